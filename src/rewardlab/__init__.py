@@ -1,0 +1,3 @@
+"""rewardlab: reproducible reward-model training and evaluation (DVC + transformers + TRL + PEFT)."""
+
+__version__ = "0.1.0"

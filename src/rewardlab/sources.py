@@ -1,0 +1,96 @@
+"""Where preference pairs come from: the builtin generator, a local file or folder, or the Hub.
+
+Whatever the source, the result is a ``datasets.Dataset`` with exactly the columns ``prompt``,
+``chosen`` and ``rejected`` (mapped from ``data.columns``), so the stages after this one never
+care where the data came from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+from rewardlab.builtin_data import generate_pairs, max_pairs
+
+from rewardlab.errors import UserError
+from rewardlab.params import DataParams
+
+FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+PAIR_COLUMNS = ("prompt", "chosen", "rejected")
+
+
+def load_pairs(params: DataParams) -> Dataset:
+    """Load the configured source and map its columns to ``prompt``/``chosen``/``rejected``."""
+    if params.source == "builtin":
+        if params.num_pairs > max_pairs():
+            raise UserError(
+                f"data.num_pairs = {params.num_pairs}: the builtin generator offers at most "
+                f"{max_pairs()} distinct pairs."
+            )
+        return Dataset.from_list(generate_pairs(params.num_pairs, seed=params.generator_seed))
+    path = Path(params.source).expanduser()
+    dataset = _load_local(path, params.split) if path.exists() else _load_hub(params)
+    return _map_columns(dataset, params)
+
+
+def _load_local(path: Path, split: str) -> Dataset:
+    if path.is_file():
+        builder = FILE_BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise UserError(
+                f"data.source = {str(path)!r}: unsupported file type {path.suffix!r} "
+                f"(use one of {', '.join(FILE_BUILDERS)}, a saved dataset folder or a Hub id)."
+            )
+        try:
+            return load_dataset(builder, data_files=str(path), split="train")
+        except Exception as exc:  # datasets wraps parser errors in several types
+            raise UserError(f"data.source = {str(path)!r} could not be read as {builder}: "
+                            f"{_root_cause(exc)}") from None
+    if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+        saved = load_from_disk(str(path))
+        return _pick_split(saved, split, str(path)) if isinstance(saved, DatasetDict) else saved
+    # A folder in the Hub's layout (e.g. a cloned dataset repo with data/train-*.parquet).
+    return _pick_split(load_dataset(str(path)), split, str(path))
+
+
+def _load_hub(params: DataParams) -> Dataset:
+    try:
+        return load_dataset(params.source, split=params.split)
+    except (ValueError, KeyError) as exc:
+        if "split" in str(exc).lower():
+            raise UserError(f"data.split = {params.split!r} not found in {params.source!r}: "
+                            f"{_root_cause(exc)}") from None
+        raise
+    except Exception as exc:  # offline, unknown id, gated repo: all need the same advice
+        raise UserError(
+            f"data.source = {params.source!r} is neither a local path nor a dataset that could be "
+            f"loaded from the Hugging Face Hub ({_root_cause(exc)}). On a machine without network, "
+            "point data.source at a local file or folder, or pre-fill the Hugging Face cache "
+            "(HF_HOME) on a machine that has network."
+        ) from None
+
+
+def _pick_split(data: DatasetDict, split: str, where: str) -> Dataset:
+    if split not in data:
+        raise UserError(f"data.split = {split!r} not found in {where} (splits: {', '.join(data)}).")
+    return data[split]
+
+
+def _map_columns(dataset: Dataset, params: DataParams) -> Dataset:
+    mapping = params.columns.model_dump()
+    missing = [f"{src!r} (data.columns.{dst})" for dst, src in mapping.items()
+               if src not in dataset.column_names]
+    if missing:
+        raise UserError(
+            f"data.source = {params.source!r} lacks column(s) {', '.join(missing)}; "
+            f"columns found: {', '.join(dataset.column_names)}. Map them in params.yaml data.columns."
+        )
+    dataset = dataset.select_columns(list(mapping.values()))
+    renames = {src: dst for dst, src in mapping.items() if src != dst}
+    return dataset.rename_columns(renames) if renames else dataset
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return f"{type(exc).__name__}: {exc}"
