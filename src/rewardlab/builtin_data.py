@@ -602,7 +602,8 @@ def _incomplete(shape: Shape, topic: Topic, rng: random.Random) -> str:
     words = fact.split(" ")
     cut = rng.randint(min(3, len(words) - 2), len(words) - 2)
     head = (full[:last] + " ".join(words[:cut])).rstrip(",;: ")
-    return head + rng.choice(("", "", "...", " and"))
+    trail = rng.choice(("", "", "...", " and"))
+    return head if head.endswith(" and") else head + trail
 
 
 _BAD_ANSWERS = {
@@ -672,7 +673,8 @@ def generate_pairs_with_modes(num_pairs: int, seed: int = 0) -> list[tuple[dict[
         block = list(FAILURE_MODES)
         rng.shuffle(block)
         modes.extend(block)
-    return [(_make_row(key, mode, seed), mode) for key, mode in zip(keys[:num_pairs], modes[:num_pairs], strict=True)]
+    pairs = zip(keys[:num_pairs], modes[:num_pairs], strict=True)
+    return [(_make_row(key, mode, seed), mode) for key, mode in pairs]
 
 
 def generate_pairs(num_pairs: int, seed: int = 0) -> list[dict[str, str]]:

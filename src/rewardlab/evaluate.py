@@ -53,8 +53,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     model, tokenizer, _ = load_reward_model(MODEL_DIR)
     n = len(test)
     # Both sides in one call: longer length-sorted batches, one pass over the model.
+    sequences = list(test["chosen_ids"]) + list(test["rejected_ids"])
     rewards = np.asarray(score_token_ids(
-        model, test["chosen_ids"] + test["rejected_ids"], tokenizer.pad_token_id,
+        model, sequences, tokenizer.pad_token_id,
         params.evaluate.batch_size,
     ))
     chosen_rewards, rejected_rewards = rewards[:n], rewards[n:]

@@ -126,6 +126,7 @@ def lora_config(params: LoraParams, model: PreTrainedModel, fresh_modules: list[
         lora_dropout=params.dropout,
         target_modules=list(targets),
         modules_to_save=fresh_modules or None,
+        fan_in_fan_out=model.config.model_type == "gpt2",  # GPT-2 stores weights as Conv1D
     )
 
 

@@ -101,6 +101,10 @@ class TrainParams(Section):
     group_by_length: bool = True
     """Batch pairs of similar length together, so little compute is spent on padding."""
     center_rewards_coefficient: float | None = Field(None, ge=0)
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    """``no`` on CPU (fp32 matmul is faster there); ``bf16`` on recent GPUs."""
+    gradient_checkpointing: bool = False
+    """Trade ~20% speed for activation memory; worth it only for long sequences on a GPU."""
 
 
 class EvaluateParams(Section):

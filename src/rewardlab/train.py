@@ -25,7 +25,8 @@ from rewardlab.params import Params, params_from_argv
 from rewardlab.paths import CHECKPOINT_DIR, FEATURES_DIR, MODEL_DIR, TRAIN_CURVES_DIR
 
 TRAIN_COLUMNS = ["chosen_ids", "rejected_ids", "length"]
-UNSTABLE_LOG_KEYS = ("runtime", "per_second", "flos")  # timings: differ on every run
+# The curves worth plotting; timings are left out because they differ on every run.
+CURVES = ("loss", "accuracy", "margin", "learning_rate", "grad_norm")
 
 
 class DvcLiveCurves(TrainerCallback):
@@ -39,9 +40,9 @@ class DvcLiveCurves(TrainerCallback):
             return
         self.live.step = state.global_step
         for key, value in logs.items():
-            if isinstance(value, int | float) and not any(k in key for k in UNSTABLE_LOG_KEYS):
-                name = f"eval/{key[5:]}" if key.startswith("eval_") else f"train/{key}"
-                self.live.log_metric(name, value)
+            split, name = ("eval", key[5:]) if key.startswith("eval_") else ("train", key)
+            if name in CURVES:
+                self.live.log_metric(f"{split}/{name}", value)
         self.live.make_summary()
 
 
@@ -70,10 +71,12 @@ def reward_config(params: Params, output_dir: Path) -> RewardConfig:
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         remove_unused_columns=False,  # keep featurize's `length` column for the sampler
         center_rewards_coefficient=t.center_rewards_coefficient,
+        bf16=t.mixed_precision == "bf16",
+        fp16=t.mixed_precision == "fp16",
+        gradient_checkpointing=t.gradient_checkpointing,
         max_length=None,  # featurize already applied the token budget
         disable_dropout=False,  # keep LoRA dropout as configured
         report_to="none",  # dvclive is wired explicitly below, at the right step
-        use_cpu=False,
     )
 
 

@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny models and data built on the spot, so no test needs the network."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def toy_pairs(n: int) -> list[dict[str, str]]:
+    """Distinct pairs where the good answer is on topic and the bad one refuses."""
+    topics = ["rain", "stars", "bread", "ships", "trees", "music", "coffee", "rivers"]
+    return [
+        {
+            "prompt": f"Tell me one fact about {topics[i % 8]} (question {i}).",
+            "chosen": f"Here is a fact about {topics[i % 8]}: it is studied by experts.",
+            "rejected": "I refuse to answer that.",
+        }
+        for i in range(n)
+    ]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer GPT-2 with a byte-level BPE tokenizer trained here.
+
+    Like the real `gpt2`, its tokenizer has an eos token and no pad token, so the pad = eos
+    code path is exercised.
+    """
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-gpt2")
+    corpus = [f"{p['prompt']} {p['chosen']} {p['rejected']}" for p in toy_pairs(64)]
+    corpus.append("\n\nHuman: \n\nAssistant: ")
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=400, special_tokens=["<|endoftext|>"])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>", bos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
+    tokenizer.save_pretrained(folder)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=32, n_layer=2,
+                        n_head=2, eos_token_id=tokenizer.eos_token_id,
+                        bos_token_id=tokenizer.eos_token_id)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return folder
+
+
+def write_params(folder: Path, overrides: dict) -> Path:
+    """Write ``params.yaml`` into ``folder``: the repo's params with ``overrides`` merged in."""
+    import yaml
+
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    for section, values in overrides.items():
+        params.setdefault(section, {}).update(values)
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+from datasets import Dataset
+
+from conftest import toy_pairs
+from rewardlab.errors import UserError
+from rewardlab.params import PrepareParams
+from rewardlab.prepare import clean_pairs, drop_reason, format_pair, prepare
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"prompt": "p", "chosen": None, "rejected": "r"}, "missing"),
+        ({"prompt": "p", "chosen": "c"}, "missing"),
+        ({"prompt": "p", "chosen": 3, "rejected": "r"}, "non_string"),
+        ({"prompt": " ", "chosen": "c", "rejected": "r"}, "empty"),
+        ({"prompt": "p", "chosen": "same", "rejected": "same "}, "identical"),
+        ({"prompt": "p", "chosen": "c", "rejected": "r"}, None),
+    ],
+)
+def test_each_unusable_row_gets_its_reason(row, reason):
+    assert drop_reason(row) == reason
+
+
+def test_clean_pairs_counts_every_reason_and_keeps_first_of_duplicates():
+    good = {"prompt": "p", "chosen": "c", "rejected": "r"}
+    rows = [good, dict(good), {"prompt": "p", "chosen": "", "rejected": "r"},
+            {"prompt": "q", "chosen": "x", "rejected": "x"}]
+    kept, dropped = clean_pairs(rows)
+    assert kept == [good]
+    assert dropped == {"missing": 0, "non_string": 0, "empty": 1, "identical": 1, "duplicate": 1}
+
+
+def test_format_pair_renders_the_tutorial_template():
+    row = format_pair({"prompt": "Hi?", "chosen": "Hello.", "rejected": "No."},
+                      PrepareParams().template)
+    assert row["chosen_text"] == "\n\nHuman: Hi?\n\nAssistant: Hello."
+    assert row["rejected_text"] == "\n\nHuman: Hi?\n\nAssistant: No."
+
+
+def test_split_is_seeded_sized_and_disjoint():
+    rows = Dataset.from_list(toy_pairs(100))
+    first, stats = prepare(rows, PrepareParams(test_size=0.25, seed=1))
+    again, _ = prepare(rows, PrepareParams(test_size=0.25, seed=1))
+    other, _ = prepare(rows, PrepareParams(test_size=0.25, seed=2))
+    assert first == again
+    assert first["test"] != other["test"]
+    assert (stats["train_pairs"], stats["test_pairs"]) == (75, 25)
+    train_prompts = {row["prompt"] for row in first["train"]}
+    assert not train_prompts & {row["prompt"] for row in first["test"]}
+
+
+def test_too_many_dropped_rows_fail_with_the_counts():
+    rows = Dataset.from_list(toy_pairs(4) + [{"prompt": "p", "chosen": "x", "rejected": "x"}] * 6)
+    with pytest.raises(UserError, match=r"6 of 10 rows dropped.*max_drop_fraction = 0.5"):
+        prepare(rows, PrepareParams())
+
+
+def test_nothing_left_is_an_error():
+    rows = Dataset.from_list([{"prompt": "p", "chosen": "x", "rejected": "x"}])
+    with pytest.raises(UserError, match="no usable pairs"):
+        prepare(rows, PrepareParams(max_drop_fraction=1.0))
+
+
+def test_stats_are_json_serialisable():
+    _, stats = prepare(Dataset.from_list(toy_pairs(20)), PrepareParams())
+    assert json.loads(json.dumps(stats))["rows_out"] == 20
