@@ -101,8 +101,9 @@ class TrainParams(Section):
     group_by_length: bool = True
     """Batch pairs of similar length together, so little compute is spent on padding."""
     center_rewards_coefficient: float | None = Field(None, ge=0)
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
-    """``no`` on CPU (fp32 matmul is faster there); ``bf16`` on recent GPUs."""
+    mixed_precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """``fp32`` on CPU (its fp32 matmul is faster than bf16 here); ``bf16`` on recent GPUs.
+    (Not "no": DVC rewrites params.yaml as YAML 1.1, where a bare no turns into false.)"""
     gradient_checkpointing: bool = False
     """Trade ~20% speed for activation memory; worth it only for long sequences on a GPU."""
 
