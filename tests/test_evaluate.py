@@ -12,8 +12,12 @@ def test_ties_count_as_losses():
 
 
 def test_pair_metrics_on_a_constructed_case():
-    metrics = pair_metrics(np.array([2.0, 0.0]), np.array([1.0, 1.0]),
-                           chosen_chars=np.array([10, 1]), rejected_chars=np.array([10, 2]))
+    metrics = pair_metrics(
+        np.array([2.0, 0.0]),
+        np.array([1.0, 1.0]),
+        chosen_chars=np.array([10, 1]),
+        rejected_chars=np.array([10, 2]),
+    )
     assert metrics == {"pairs": 2, "win_rate": 0.5, "mean_margin": 0.0, "longer_wins_rate": 0.0}
 
 

@@ -19,8 +19,11 @@ def long_pair() -> dict:
 
 def test_truncate_cuts_both_sides_to_the_token_budget_and_keeps_the_closing_token():
     tokenizer = load_tokenizer(ModelParams())
-    data, stats = tokenize_split(formatted([long_pair(), *toy_pairs(3)]), tokenizer,
-                                 FeaturizeParams(max_length=32, overflow="truncate"))
+    data, stats = tokenize_split(
+        formatted([long_pair(), *toy_pairs(3)]),
+        tokenizer,
+        FeaturizeParams(max_length=32, overflow="truncate"),
+    )
     assert len(data) == 4
     assert stats["pairs_truncated"] == 1
     assert len(data[0]["chosen_ids"]) == 32
@@ -32,8 +35,11 @@ def test_truncate_cuts_both_sides_to_the_token_budget_and_keeps_the_closing_toke
 def test_drop_removes_a_pair_when_either_side_is_too_long():
     tokenizer = load_tokenizer(ModelParams())
     swapped = {**long_pair(), "chosen": "no.", "rejected": "rain " * 200}
-    data, stats = tokenize_split(formatted([long_pair(), swapped, *toy_pairs(3)]), tokenizer,
-                                 FeaturizeParams(max_length=32, overflow="drop"))
+    data, stats = tokenize_split(
+        formatted([long_pair(), swapped, *toy_pairs(3)]),
+        tokenizer,
+        FeaturizeParams(max_length=32, overflow="drop"),
+    )
     assert (len(data), stats["pairs_dropped"]) == (3, 2)
 
 

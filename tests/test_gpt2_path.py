@@ -13,14 +13,21 @@ from rewardlab.scoring import score_token_ids
 def test_tiny_gpt2_trains_saves_and_reloads_with_the_same_scores(tiny_gpt2, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     source = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(40))
-    write_params(tmp_path, {
-        "data": {"source": str(source)},
-        "model": {"name_or_path": str(tiny_gpt2)},
-        "featurize": {"max_length": 64},
-        "train": {"max_steps": 4, "per_device_train_batch_size": 4, "logging_steps": 2,
-                  "eval_steps": 2},
-        "evaluate": {"batch_size": 3},
-    })
+    write_params(
+        tmp_path,
+        {
+            "data": {"source": str(source)},
+            "model": {"name_or_path": str(tiny_gpt2)},
+            "featurize": {"max_length": 64},
+            "train": {
+                "max_steps": 4,
+                "per_device_train_batch_size": 4,
+                "logging_steps": 2,
+                "eval_steps": 2,
+            },
+            "evaluate": {"batch_size": 3},
+        },
+    )
     for stage in (prepare, featurize, train, evaluate):
         stage.main(["--params", "params.yaml"])
 
@@ -40,9 +47,14 @@ def test_tiny_gpt2_trains_saves_and_reloads_with_the_same_scores(tiny_gpt2, tmp_
     # A fresh load of the saved folder reproduces evaluate's per-pair rewards.
     model, tokenizer, _ = load_reward_model(tmp_path / "models/reward_model")
     assert tokenizer.pad_token == tokenizer.eos_token
-    rows = [json.loads(line) for line in (tmp_path / "reports/scores.jsonl").read_text().splitlines()]
-    test_texts = [json.loads(line)["chosen_text"]
-                  for line in (tmp_path / "data/prepared/test.jsonl").read_text().splitlines()]
-    again = score_token_ids(model, [tokenizer(t)["input_ids"] for t in test_texts],
-                            tokenizer.pad_token_id)
+    rows = [
+        json.loads(line) for line in (tmp_path / "reports/scores.jsonl").read_text().splitlines()
+    ]
+    test_texts = [
+        json.loads(line)["chosen_text"]
+        for line in (tmp_path / "data/prepared/test.jsonl").read_text().splitlines()
+    ]
+    again = score_token_ids(
+        model, [tokenizer(t)["input_ids"] for t in test_texts], tokenizer.pad_token_id
+    )
     assert np.allclose(again, [row["chosen_reward"] for row in rows], atol=1e-5)

@@ -36,8 +36,9 @@ def test_minilm_uses_query_value_and_saves_its_fresh_classifier():
 
 
 def test_an_unknown_architecture_needs_explicit_targets():
-    model = BertForSequenceClassification(BertConfig(hidden_size=8, num_hidden_layers=1,
-                                                     num_attention_heads=2, intermediate_size=8))
+    model = BertForSequenceClassification(
+        BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8)
+    )
     model.config.model_type = "mystery"
     with pytest.raises(UserError, match="does not know architecture 'mystery'"):
         lora_config(LoraParams(), model, [])

@@ -37,8 +37,10 @@ def test_an_unknown_section_is_rejected(tmp_path):
         ("prepare:\n  test_size: 1.5\n", "prepare.test_size = 1.5"),
         ("lora:\n  r: 0\n", "lora.r = 0"),
         ("featurize:\n  overflow: chop\n", "featurize.overflow = 'chop'"),
-        ("train:\n  per_device_train_batch_size: many\n",
-         "train.per_device_train_batch_size = 'many'"),
+        (
+            "train:\n  per_device_train_batch_size: many\n",
+            "train.per_device_train_batch_size = 'many'",
+        ),
         ("prepare:\n  template: 'no fields'\n", "prepare.template = 'no fields'"),
     ],
 )

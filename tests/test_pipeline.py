@@ -23,8 +23,12 @@ pytestmark = pytest.mark.e2e
 TINY = {
     "data": {"num_pairs": 120},
     "featurize": {"max_length": 64},
-    "train": {"max_steps": 4, "per_device_train_batch_size": 8, "logging_steps": 2,
-              "eval_steps": 2},
+    "train": {
+        "max_steps": 4,
+        "per_device_train_batch_size": 8,
+        "logging_steps": 2,
+        "eval_steps": 2,
+    },
 }
 REPO_FILES = ["src", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "pyproject.toml"]
 STAGES = ("prepare", "featurize", "train", "evaluate")
@@ -72,11 +76,18 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_declared_output_exists(repo):
-    for path in ("data/prepared/train.jsonl", "data/prepared/test.jsonl",
-                 "data/prepared/stats.json", "data/features/dataset_dict.json",
-                 "data/features/stats.json", "models/reward_model/adapter_model.safetensors",
-                 "models/reward_model/rewardlab.json", "reports/train/metrics.json",
-                 "reports/train/plots/metrics/eval/loss.tsv", "reports/scores.jsonl"):
+    for path in (
+        "data/prepared/train.jsonl",
+        "data/prepared/test.jsonl",
+        "data/prepared/stats.json",
+        "data/features/dataset_dict.json",
+        "data/features/stats.json",
+        "models/reward_model/adapter_model.safetensors",
+        "models/reward_model/rewardlab.json",
+        "reports/train/metrics.json",
+        "reports/train/plots/metrics/eval/loss.tsv",
+        "reports/scores.jsonl",
+    ):
         assert (repo / path).is_file(), path
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     assert metrics["pairs"] == 24
@@ -103,8 +114,10 @@ def test_a_train_param_reruns_train_and_evaluate_only(repo):
         assert stages_run(dvc(repo, "repro")) == ["train", "evaluate"]
         diff = json.loads(dvc(repo, "metrics", "diff", "--all", "--json"))
         assert "win_rate" in diff["reports/metrics.json"]
-        assert "train.learning_rate" in json.loads(dvc(repo, "params", "diff", "--json"))[
-            "params.yaml"]
+        assert (
+            "train.learning_rate"
+            in json.loads(dvc(repo, "params", "diff", "--json"))["params.yaml"]
+        )
     finally:
         run(repo, "git", "checkout", "params.yaml")
         dvc(repo, "repro")
@@ -117,7 +130,8 @@ def test_an_experiment_is_listed_beside_the_baseline(repo):
     experiments = [exp for row in shown for exp in (row.get("experiments") or [])]
     learning_rates = [
         run_["data"]["params"]["params.yaml"]["data"]["train"]["learning_rate"]
-        for exp in experiments for run_ in exp["revs"]
+        for exp in experiments
+        for run_ in exp["revs"]
     ]
     assert 0.0002 in learning_rates
     assert "win_rate" in json.dumps(shown)

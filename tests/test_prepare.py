@@ -26,16 +26,21 @@ def test_each_unusable_row_gets_its_reason(row, reason):
 
 def test_clean_pairs_counts_every_reason_and_keeps_first_of_duplicates():
     good = {"prompt": "p", "chosen": "c", "rejected": "r"}
-    rows = [good, dict(good), {"prompt": "p", "chosen": "", "rejected": "r"},
-            {"prompt": "q", "chosen": "x", "rejected": "x"}]
+    rows = [
+        good,
+        dict(good),
+        {"prompt": "p", "chosen": "", "rejected": "r"},
+        {"prompt": "q", "chosen": "x", "rejected": "x"},
+    ]
     kept, dropped = clean_pairs(rows)
     assert kept == [good]
     assert dropped == {"missing": 0, "non_string": 0, "empty": 1, "identical": 1, "duplicate": 1}
 
 
 def test_format_pair_renders_the_tutorial_template():
-    row = format_pair({"prompt": "Hi?", "chosen": "Hello.", "rejected": "No."},
-                      PrepareParams().template)
+    row = format_pair(
+        {"prompt": "Hi?", "chosen": "Hello.", "rejected": "No."}, PrepareParams().template
+    )
     assert row["chosen_text"] == "\n\nHuman: Hi?\n\nAssistant: Hello."
     assert row["rejected_text"] == "\n\nHuman: Hi?\n\nAssistant: No."
 

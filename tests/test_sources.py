@@ -29,24 +29,31 @@ def test_local_files_load_by_suffix(tmp_path, suffix):
 
 
 def test_saved_dataset_folder_and_split(tmp_path):
-    DatasetDict({"train": Dataset.from_list(toy_pairs(3)),
-                 "other": Dataset.from_list(toy_pairs(5))}).save_to_disk(tmp_path / "saved")
+    DatasetDict(
+        {"train": Dataset.from_list(toy_pairs(3)), "other": Dataset.from_list(toy_pairs(5))}
+    ).save_to_disk(tmp_path / "saved")
     assert len(load_pairs(DataParams(source=str(tmp_path / "saved"), split="other"))) == 5
-    with pytest.raises(UserError, match="data.split = 'nope' not found.*splits: train, other"):
+    with pytest.raises(UserError, match=r"data.split = 'nope' not found.*splits: train, other"):
         load_pairs(DataParams(source=str(tmp_path / "saved"), split="nope"))
 
 
 def test_hub_layout_folder_loads_like_the_hub(tmp_path):
     (tmp_path / "repo" / "data").mkdir(parents=True)
-    pd.DataFrame(toy_pairs(7)).to_parquet(tmp_path / "repo" / "data" / "train-00000-of-00001.parquet")
+    pd.DataFrame(toy_pairs(7)).to_parquet(
+        tmp_path / "repo" / "data" / "train-00000-of-00001.parquet"
+    )
     assert len(load_pairs(DataParams(source=str(tmp_path / "repo")))) == 7
 
 
 def test_columns_are_mapped(tmp_path):
-    rows = [{"question": r["prompt"], "good": r["chosen"], "bad": r["rejected"], "x": 1}
-            for r in toy_pairs(4)]
-    params = DataParams(source=str(write_jsonl(tmp_path / "p.jsonl", rows)),
-                        columns=Columns(prompt="question", chosen="good", rejected="bad"))
+    rows = [
+        {"question": r["prompt"], "good": r["chosen"], "bad": r["rejected"], "x": 1}
+        for r in toy_pairs(4)
+    ]
+    params = DataParams(
+        source=str(write_jsonl(tmp_path / "p.jsonl", rows)),
+        columns=Columns(prompt="question", chosen="good", rejected="bad"),
+    )
     assert load_pairs(params).to_list() == toy_pairs(4)
 
 
@@ -59,7 +66,7 @@ def test_a_missing_column_names_it_and_the_columns_found(tmp_path):
 
 def test_unsupported_file_type(tmp_path):
     (tmp_path / "pairs.txt").write_text("hello")
-    with pytest.raises(UserError, match="unsupported file type '.txt'"):
+    with pytest.raises(UserError, match=r"unsupported file type '\.txt'"):
         load_pairs(DataParams(source=str(tmp_path / "pairs.txt")))
 
 

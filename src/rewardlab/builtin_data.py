@@ -577,7 +577,7 @@ def _evasive(shape: Shape, topic: Topic, rng: random.Random) -> str:
 
 
 def _factually_wrong(shape: Shape, topic: Topic, rng: random.Random) -> str:
-    k = rng.randint(1 if shape.layout == "prose" else 2, len(topic.wrong_facts))
+    k = rng.randint(2, len(topic.wrong_facts))  # one false claim alone is too faint a signal
     return _layout(shape, topic, _sample_in_order(rng, topic.wrong_facts, k), rng)
 
 

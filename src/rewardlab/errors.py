@@ -16,7 +16,9 @@ class UserError(Exception):
     """A problem in params, data or environment, described so a person knows what to change."""
 
 
-def run_main(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
+def run_main(
+    main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None
+) -> None:
     """Run a command's ``main`` and exit 2 with the message on a :class:`UserError`."""
     try:
         main(argv)

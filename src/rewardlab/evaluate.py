@@ -54,10 +54,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     n = len(test)
     # Both sides in one call: longer length-sorted batches, one pass over the model.
     sequences = list(test["chosen_ids"]) + list(test["rejected_ids"])
-    rewards = np.asarray(score_token_ids(
-        model, sequences, tokenizer.pad_token_id,
-        params.evaluate.batch_size,
-    ))
+    rewards = np.asarray(
+        score_token_ids(
+            model,
+            sequences,
+            tokenizer.pad_token_id,
+            params.evaluate.batch_size,
+        )
+    )
     chosen_rewards, rejected_rewards = rewards[:n], rewards[n:]
     chosen_chars = np.array([len(text) for text in test["chosen"]])
     rejected_chars = np.array([len(text) for text in test["rejected"]])
@@ -65,13 +69,18 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     with atomic_file(SCORES_FILE) as tmp, tmp.open("w") as handle:
         for i in range(n):
-            handle.write(json.dumps({
-                "index": i,
-                "chosen_reward": round(float(chosen_rewards[i]), DIGITS),
-                "rejected_reward": round(float(rejected_rewards[i]), DIGITS),
-                "chosen_chars": int(chosen_chars[i]),
-                "rejected_chars": int(rejected_chars[i]),
-            }) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "index": i,
+                        "chosen_reward": round(float(chosen_rewards[i]), DIGITS),
+                        "rejected_reward": round(float(rejected_rewards[i]), DIGITS),
+                        "chosen_chars": int(chosen_chars[i]),
+                        "rejected_chars": int(rejected_chars[i]),
+                    }
+                )
+                + "\n"
+            )
     write_json(METRICS_FILE, metrics)
     print(f"evaluate: {json.dumps(metrics)}")
 

@@ -44,8 +44,9 @@ def tokenize_split(
     if params.overflow == "drop":
         encoded = encoded.select(np.flatnonzero(~over))
     else:
-        encoded = encoded.map(lambda row: _truncate(row, params.max_length, tokenizer),
-                              desc="Truncating")
+        encoded = encoded.map(
+            lambda row: _truncate(row, params.max_length, tokenizer), desc="Truncating"
+        )
     # The trainer's length-grouped sampler reads this column instead of re-measuring every pair.
     encoded = encoded.map(
         lambda row: {"length": max(len(row["chosen_ids"]), len(row["rejected_ids"]))},
@@ -61,13 +62,13 @@ def tokenize_split(
 
 
 def _truncate(row: dict, max_length: int, tokenizer: PreTrainedTokenizerBase) -> dict:
-    """Cut a side to ``max_length`` tokens, keeping its closing special token (e.g. BERT's [SEP])."""
+    """Cut a side to ``max_length`` tokens, keeping its closing special token (BERT's [SEP])."""
     out = {}
     for side in SIDES:
         ids = row[f"{side}_ids"]
         if len(ids) > max_length:
             last = ids[-1] if ids[-1] in tokenizer.all_special_ids else None
-            ids = ids[: max_length - 1] + [last] if last is not None else ids[:max_length]
+            ids = [*ids[: max_length - 1], last] if last is not None else ids[:max_length]
         out[f"{side}_ids"] = ids
     return out
 
@@ -92,13 +93,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     tokenizer = load_tokenizer(params.model)
     prepare_stats = json.loads((PREPARED_DIR / "stats.json").read_text())
     # Travels with the features into the model's metadata, so scoring formats text identically.
-    features, stats = DatasetDict(), {"template": prepare_stats["template"],
-                                      "max_length": params.featurize.max_length}
+    features, stats = (
+        DatasetDict(),
+        {"template": prepare_stats["template"], "max_length": params.featurize.max_length},
+    )
     for name, split in prepared.items():
         features[name], stats[name] = tokenize_split(split, tokenizer, params.featurize)
         if len(features[name]) == 0:
-            raise UserError(f"featurize: no {name} pairs fit featurize.max_length = "
-                            f"{params.featurize.max_length} tokens; raise it or use overflow: truncate.")
+            raise UserError(
+                f"featurize: no {name} pairs fit featurize.max_length = "
+                f"{params.featurize.max_length} tokens; raise it or use overflow: truncate."
+            )
     with atomic_dir(FEATURES_DIR) as out:
         features.save_to_disk(str(out))
         (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")

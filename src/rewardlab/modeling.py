@@ -41,17 +41,21 @@ LORA_TARGETS = {
 
 
 def resolve_model_path(name_or_path: str) -> str:
-    """Turn a ``builtin:`` alias into the folder inside site-packages; pass anything else through."""
+    """Turn a ``builtin:`` alias into its folder in site-packages; pass anything else through."""
     if name_or_path not in BUILTIN_MODELS:
         if name_or_path.startswith("builtin:"):
-            raise UserError(f"model.name_or_path = {name_or_path!r}: unknown builtin model "
-                            f"(available: {', '.join(BUILTIN_MODELS)}).")
+            raise UserError(
+                f"model.name_or_path = {name_or_path!r}: unknown builtin model "
+                f"(available: {', '.join(BUILTIN_MODELS)})."
+            )
         return name_or_path
     package, folder = BUILTIN_MODELS[name_or_path]
     spec = importlib.util.find_spec(package)  # locates the package without importing it
     if spec is None or spec.origin is None:
-        raise UserError(f"model.name_or_path = {name_or_path!r} needs the package "
-                        f"{package.replace('_', '-')}: run `make setup`.")
+        raise UserError(
+            f"model.name_or_path = {name_or_path!r} needs the package "
+            f"{package.replace('_', '-')}: run `make setup`."
+        )
     return str(Path(spec.origin).parent / folder)
 
 
@@ -73,8 +77,10 @@ def load_tokenizer(params: ModelParams) -> PreTrainedTokenizerBase:
         raise _hub_error(params.name_or_path, exc) from None
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise UserError(f"The tokenizer of {params.name_or_path!r} has neither a pad nor an "
-                            "eos token, so batches cannot be padded.")
+            raise UserError(
+                f"The tokenizer of {params.name_or_path!r} has neither a pad nor an "
+                "eos token, so batches cannot be padded."
+            )
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
@@ -137,8 +143,10 @@ def write_metadata(model_dir: Path, metadata: dict[str, Any]) -> None:
 def read_metadata(model_dir: str | Path) -> dict[str, Any]:
     path = Path(model_dir) / METADATA_FILE
     if not path.exists():
-        raise UserError(f"{model_dir} is not a rewardlab reward model ({METADATA_FILE} missing): "
-                        "train one with `dvc repro train`.")
+        raise UserError(
+            f"{model_dir} is not a rewardlab reward model ({METADATA_FILE} missing): "
+            "train one with `dvc repro train`."
+        )
     return json.loads(path.read_text())
 
 

@@ -96,6 +96,9 @@ class TrainParams(Section):
     lr_scheduler_type: str = "linear"
     logging_steps: PositiveInt = 10
     eval_steps: PositiveInt = 50
+    eval_pairs: int = Field(200, ge=0)
+    """Held-out pairs scored at each in-training eval (0: all). The evaluate stage always
+    scores the whole split; this only keeps the curves cheap."""
     save_steps: PositiveInt = 500
     save_total_limit: PositiveInt = 2
     group_by_length: bool = True

@@ -68,7 +68,9 @@ def prepare(rows: Dataset, params: PrepareParams) -> tuple[dict[str, list[dict]]
     kept, dropped = clean_pairs(rows)
     rows_in, total_dropped = len(rows), sum(dropped.values())
     if not kept:
-        raise UserError(f"prepare: no usable pairs left out of {rows_in} (dropped: {dict(dropped)}).")
+        raise UserError(
+            f"prepare: no usable pairs left out of {rows_in} (dropped: {dict(dropped)})."
+        )
     if total_dropped / rows_in > params.max_drop_fraction:
         raise UserError(
             f"prepare: {total_dropped} of {rows_in} rows dropped ({dict(dropped)}), more than "
@@ -101,8 +103,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, rows in splits.items():
             write_jsonl(out / f"{name}.jsonl", rows)
         (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
-    print(f"prepare: {stats['rows_in']} rows in, {stats['train_pairs']} train / "
-          f"{stats['test_pairs']} test pairs, dropped {stats['dropped']}")
+    print(
+        f"prepare: {stats['rows_in']} rows in, {stats['train_pairs']} train / "
+        f"{stats['test_pairs']} test pairs, dropped {stats['dropped']}"
+    )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
-from rewardlab.builtin_data import generate_pairs, max_pairs
 
+from rewardlab.builtin_data import generate_pairs, max_pairs
 from rewardlab.errors import UserError
 from rewardlab.params import DataParams
 
@@ -44,8 +44,9 @@ def _load_local(path: Path, split: str) -> Dataset:
         try:
             return load_dataset(builder, data_files=str(path), split="train")
         except Exception as exc:  # datasets wraps parser errors in several types
-            raise UserError(f"data.source = {str(path)!r} could not be read as {builder}: "
-                            f"{_root_cause(exc)}") from None
+            raise UserError(
+                f"data.source = {str(path)!r} could not be read as {builder}: {_root_cause(exc)}"
+            ) from None
     if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         saved = load_from_disk(str(path))
         return _pick_split(saved, split, str(path)) if isinstance(saved, DatasetDict) else saved
@@ -58,8 +59,9 @@ def _load_hub(params: DataParams) -> Dataset:
         return load_dataset(params.source, split=params.split)
     except (ValueError, KeyError) as exc:
         if "split" in str(exc).lower():
-            raise UserError(f"data.split = {params.split!r} not found in {params.source!r}: "
-                            f"{_root_cause(exc)}") from None
+            raise UserError(
+                f"data.split = {params.split!r} not found in {params.source!r}: {_root_cause(exc)}"
+            ) from None
         raise
     except Exception as exc:  # offline, unknown id, gated repo: all need the same advice
         raise UserError(
@@ -78,12 +80,15 @@ def _pick_split(data: DatasetDict, split: str, where: str) -> Dataset:
 
 def _map_columns(dataset: Dataset, params: DataParams) -> Dataset:
     mapping = params.columns.model_dump()
-    missing = [f"{src!r} (data.columns.{dst})" for dst, src in mapping.items()
-               if src not in dataset.column_names]
+    missing = [
+        f"{src!r} (data.columns.{dst})"
+        for dst, src in mapping.items()
+        if src not in dataset.column_names
+    ]
     if missing:
         raise UserError(
             f"data.source = {params.source!r} lacks column(s) {', '.join(missing)}; "
-            f"columns found: {', '.join(dataset.column_names)}. Map them in params.yaml data.columns."
+            f"columns found: {', '.join(dataset.column_names)}. Map them in data.columns."
         )
     dataset = dataset.select_columns(list(mapping.values()))
     renames = {src: dst for dst, src in mapping.items() if src != dst}

@@ -1,6 +1,6 @@
 """Stage 3, train: token ids → a LoRA reward model in ``models/reward_model/``.
 
-TRL's ``RewardTrainer`` does the work (pairwise loss -log σ(r_chosen - r_rejected), dynamic
+TRL's ``RewardTrainer`` does the work (pairwise loss -log sigmoid(r_chosen - r_rejected), dynamic
 padding); this module only wires params into it. The saved folder holds the adapter *and* every
 module the base had to initialise (the score head), so a reload scores exactly as trained.
 Curves go to ``reports/train/`` through dvclive, keyed by the trainer's global step.
@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from datasets import load_from_disk
+from datasets import Dataset, load_from_disk
 from dvclive import Live
 from transformers import TrainerCallback, set_seed
 from trl import RewardConfig, RewardTrainer
@@ -44,6 +44,11 @@ class DvcLiveCurves(TrainerCallback):
             if name in CURVES:
                 self.live.log_metric(f"{split}/{name}", value)
         self.live.make_summary()
+
+
+def eval_subset(test: Dataset, pairs: int) -> Dataset:
+    """The first ``pairs`` held-out pairs (all when 0): a fixed, cheap set for the curves."""
+    return test.select(range(min(pairs, len(test)))) if pairs else test
 
 
 def reward_config(params: Params, output_dir: Path) -> RewardConfig:
@@ -96,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             model=model,
             args=reward_config(params, CHECKPOINT_DIR),
             train_dataset=features["train"],
-            eval_dataset=features["test"],
+            eval_dataset=eval_subset(features["test"], params.train.eval_pairs),
             processing_class=tokenizer,
             peft_config=peft_config,
             callbacks=[DvcLiveCurves(live)],
@@ -104,16 +109,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         trainer.train()
         live.end()
         trainer.save_model(str(model_dir))
-        write_metadata(model_dir, {
-            "model": params.model.model_dump(),
-            "template": feature_stats["template"],
-            "max_length": feature_stats["max_length"],
-            "lora": params.lora.model_dump(),
-            "train": params.train.model_dump(),
-            "modules_to_save": fresh_modules,
-            "versions": {p: importlib.metadata.version(p) for p in ("torch", "transformers",
-                                                                     "trl", "peft")},
-        })
+        write_metadata(
+            model_dir,
+            {
+                "model": params.model.model_dump(),
+                "template": feature_stats["template"],
+                "max_length": feature_stats["max_length"],
+                "lora": params.lora.model_dump(),
+                "train": params.train.model_dump(),
+                "modules_to_save": fresh_modules,
+                "versions": {
+                    p: importlib.metadata.version(p)
+                    for p in ("torch", "transformers", "trl", "peft")
+                },
+            },
+        )
     print(f"train: saved {MODEL_DIR} after {trainer.state.global_step} steps")
 
 
