@@ -461,44 +461,102 @@ class Shape:
 
 
 SHAPES: tuple[Shape, ...] = (
-    Shape("explain", ("Explain {t} in simple terms.", "Can you explain {t} to me briefly?"),
-          "prose", ("Sure.", "Happy to explain {t}.", "Here is a simple explanation.", "")),
-    Shape("overview", ("Tell me about {t} in a few sentences.",
-                       "Give me a quick overview of {t}."),
-          "prose", ("Here is a quick overview of {t}.", "Glad to.", "")),
-    Shape("key_facts", ("List the key facts about {t}.",
-                        "What are the main facts about {t}? Please use a list."),
-          "bullets", ("Key facts about {t}:", "Here are the key facts:")),
-    Shape("points", ("Give me a few quick points to remember about {t}.",
-                     "What are the most important things to remember about {t}?"),
-          "numbered", ("Points to remember:", "Here are the main points about {t}:")),
-    Shape("summary", ("Summarize what is known about {t}.",
-                      "Can you give me a short summary of {t}?"),
-          "prose", ("In short:", "Here is a short summary.", "")),
-    Shape("why", ("Why is {t} worth learning about?", "Why should I care about {t}?"),
-          "prose", ("Good question.", "Because {t} shows up in many places.", "")),
-    Shape("paragraph", ("Write a short paragraph about {t}.",
-                        "Write a few sentences about {t} for a school report."),
-          "prose", ("",)),
-    Shape("child", ("Describe {t} to a child.", "How would you explain {t} to a ten-year-old?"),
-          "prose", ("Here is a simple way to put it.", "Imagine you are learning this today.")),
-    Shape("beginner", ("What should a beginner know about {t}?",
-                       "I am new to this subject. What are the basics of {t}?"),
-          "prose", ("A beginner should start with the basics.", "Start with these basics.", "")),
-    Shape("notes", ("Write some study notes on {t}.", "Make a short revision sheet about {t}."),
-          "bullets", ("Study notes on {t}:", "Revision notes:")),
-    Shape("what_know", ("What do you know about {t}?", "What can you tell me about {t}?"),
-          "prose", ("Here is what I know about {t}.", "Quite a bit, actually.", "")),
-    Shape("interesting", ("Share something interesting about {t}.",
-                          "Teach me something worth knowing about {t}."),
-          "prose", ("Here is something interesting.", "Sure, here goes.", "")),
+    Shape(
+        "explain",
+        ("Explain {t} in simple terms.", "Can you explain {t} to me briefly?"),
+        "prose",
+        ("Sure.", "Happy to explain {t}.", "Here is a simple explanation.", ""),
+    ),
+    Shape(
+        "overview",
+        ("Tell me about {t} in a few sentences.", "Give me a quick overview of {t}."),
+        "prose",
+        ("Here is a quick overview of {t}.", "Glad to.", ""),
+    ),
+    Shape(
+        "key_facts",
+        ("List the key facts about {t}.", "What are the main facts about {t}? Please use a list."),
+        "bullets",
+        ("Key facts about {t}:", "Here are the key facts:"),
+    ),
+    Shape(
+        "points",
+        (
+            "Give me a few quick points to remember about {t}.",
+            "What are the most important things to remember about {t}?",
+        ),
+        "numbered",
+        ("Points to remember:", "Here are the main points about {t}:"),
+    ),
+    Shape(
+        "summary",
+        ("Summarize what is known about {t}.", "Can you give me a short summary of {t}?"),
+        "prose",
+        ("In short:", "Here is a short summary.", ""),
+    ),
+    Shape(
+        "why",
+        ("Why is {t} worth learning about?", "Why should I care about {t}?"),
+        "prose",
+        ("Good question.", "Because {t} shows up in many places.", ""),
+    ),
+    Shape(
+        "paragraph",
+        (
+            "Write a short paragraph about {t}.",
+            "Write a few sentences about {t} for a school report.",
+        ),
+        "prose",
+        ("",),
+    ),
+    Shape(
+        "child",
+        ("Describe {t} to a child.", "How would you explain {t} to a ten-year-old?"),
+        "prose",
+        ("Here is a simple way to put it.", "Imagine you are learning this today."),
+    ),
+    Shape(
+        "beginner",
+        (
+            "What should a beginner know about {t}?",
+            "I am new to this subject. What are the basics of {t}?",
+        ),
+        "prose",
+        ("A beginner should start with the basics.", "Start with these basics.", ""),
+    ),
+    Shape(
+        "notes",
+        ("Write some study notes on {t}.", "Make a short revision sheet about {t}."),
+        "bullets",
+        ("Study notes on {t}:", "Revision notes:"),
+    ),
+    Shape(
+        "what_know",
+        ("What do you know about {t}?", "What can you tell me about {t}?"),
+        "prose",
+        ("Here is what I know about {t}.", "Quite a bit, actually.", ""),
+    ),
+    Shape(
+        "interesting",
+        ("Share something interesting about {t}.", "Teach me something worth knowing about {t}."),
+        "prose",
+        ("Here is something interesting.", "Sure, here goes.", ""),
+    ),
 )
 
 _OPENERS: tuple[str, ...] = (
-    "", "Hi! ", "Quick question: ", "I am curious. ", "For a school project: ", "Hello there. ",
+    "",
+    "Hi! ",
+    "Quick question: ",
+    "I am curious. ",
+    "For a school project: ",
+    "Hello there. ",
 )
 _OUTROS: tuple[str, ...] = (
-    "", "", "I hope that helps.", "That covers the main points.",
+    "",
+    "",
+    "I hope that helps.",
+    "That covers the main points.",
     "Let me know if you would like more detail.",
 )
 _EVASIONS: tuple[str, ...] = (
@@ -634,9 +692,7 @@ def max_pairs() -> int:
     return len(_PROMPT_KEYS)
 
 
-def _make_row(
-    key: tuple[int, int, int, int], mode: str, seed: int
-) -> dict[str, str]:
+def _make_row(key: tuple[int, int, int, int], mode: str, seed: int) -> dict[str, str]:
     ti, si, pi, oi = key
     topic, shape = TOPICS[ti], SHAPES[si]
     prompt = _OPENERS[oi] + _fill(shape.templates[pi], topic)
