@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro test lint clean help
+.PHONY: setup repro report test lint clean help
 help:
 	@echo "make setup  - create .venv with pinned dependencies (idempotent)"
 	@echo "make repro  - set up, then run the DVC pipeline (dvc repro)"
+	@echo "make report - figures and reports/report.md from the last run and DVC (no retraining)"
 	@echo "make test   - set up, then run the test suite offline"
 	@echo "make lint   - ruff"
 
@@ -24,6 +25,9 @@ $(STAMP): pyproject.toml requirements.lock
 
 repro: setup
 	$(BIN)/dvc repro
+
+report: setup
+	$(BIN)/rewardlab report
 
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q

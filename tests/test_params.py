@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,55 @@ def test_lora_targets_accept_auto_or_a_list(tmp_path):
 def test_invalid_yaml_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="not valid YAML"):
         load_params(write(tmp_path, "train: [unclosed\n"))
+
+
+def test_each_bad_key_gets_exactly_one_line_saying_what_is_allowed(tmp_path):
+    text = (
+        "lora:\n  target_modules: 5\n  r: 0\n"
+        "prepare:\n  test_size: 1.5\n"
+        "train:\n  learning_rate: -1\n  center_rewards_coefficient: -2\n"
+    )
+    with pytest.raises(UserError) as err:
+        load_params(write(tmp_path, text))
+    lines = str(err.value).splitlines()[1:]
+    assert sorted(line.strip() for line in lines) == [
+        "lora.r = 0: expected an integer >= 1",
+        "lora.target_modules = 5: expected 'auto' or a list of strings",
+        "prepare.test_size = 1.5: expected a number > 0 and < 1",
+        "train.center_rewards_coefficient = -2: expected null or a number >= 0",
+        "train.learning_rate = -1: expected a number > 0",
+    ]
+
+
+def test_a_typo_suggests_the_closest_key_and_shows_its_value(tmp_path):
+    with pytest.raises(UserError, match=r"did you mean 'learning_rate'\?") as err:
+        load_params(write(tmp_path, "train:\n  learnig_rate: 0.1\n"))
+    assert "(value 0.1)" in str(err.value)
+
+
+def test_an_unknown_scheduler_is_caught_before_any_work(tmp_path):
+    with pytest.raises(UserError, match=r"train.lr_scheduler_type = 'linaer': expected one of"):
+        load_params(write(tmp_path, "train:\n  lr_scheduler_type: linaer\n"))
+
+
+def test_a_bare_yaml_no_is_explained(tmp_path):
+    with pytest.raises(UserError, match="quote it"):
+        load_params(write(tmp_path, "train:\n  mixed_precision: no\n"))
+
+
+def test_a_section_with_every_key_commented_out_means_defaults(tmp_path):
+    assert load_params(write(tmp_path, "train:\n#  seed: 1\n")) == Params()
+
+
+def test_a_bad_params_file_exits_2_with_the_message_and_no_traceback(tmp_path):
+    write(tmp_path, "prepare:\n  test_size: 0\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "rewardlab", "prepare"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "prepare.test_size = 0: expected a number > 0 and < 1" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()

@@ -135,3 +135,26 @@ def test_an_experiment_is_listed_beside_the_baseline(repo):
     ]
     assert 0.0002 in learning_rates
     assert "win_rate" in json.dumps(shown)
+
+
+def test_report_draws_every_figure_and_a_row_per_experiment_without_retraining(repo):
+    # `make report` runs `rewardlab report`: it reads reports/ and DVC, and trains nothing.
+    from matplotlib.image import imread
+
+    from rewardlab.figures import FIGURES
+
+    before = dvc(repo, "status")
+    output = run(repo, "rewardlab", "report")
+    assert stages_run(output) == [] and dvc(repo, "status") == before
+    for name in FIGURES:
+        height, width, _ = imread(repo / "reports/figures" / f"{name}.png").shape
+        assert 500 <= width <= 1600 and 350 <= height <= 900, (name, width, height)
+    shown = json.loads(dvc(repo, "exp", "show", "--json"))
+    names = [r["name"] for row in shown for e in row.get("experiments") or [] for r in e["revs"]]
+    text = (repo / "reports/report.md").read_text()
+    experiments = text.split("## Experiments")[1].split("\n## ")[0]
+    rows = [line for line in experiments.splitlines() if line.startswith("| ")][1:]
+    # The workspace, the baseline commit (the first commit has no metrics), each experiment.
+    assert len(rows) == 2 + len(names)
+    assert all(any(line.startswith(f"| {name} (on ") for line in rows) for name in names)
+    assert "dvc metrics diff" in text and "could not answer" not in text

@@ -3,7 +3,8 @@ import json
 import pytest
 from datasets import Dataset
 
-from conftest import toy_pairs
+from conftest import toy_pairs, write_jsonl, write_params
+from rewardlab import prepare as prepare_stage
 from rewardlab.errors import UserError
 from rewardlab.params import PrepareParams
 from rewardlab.prepare import clean_pairs, drop_reason, format_pair, prepare
@@ -72,3 +73,40 @@ def test_nothing_left_is_an_error():
 def test_stats_are_json_serialisable():
     _, stats = prepare(Dataset.from_list(toy_pairs(20)), PrepareParams())
     assert json.loads(json.dumps(stats))["rows_out"] == 20
+
+
+def test_a_split_that_would_leave_a_side_empty_is_a_user_error():
+    with pytest.raises(UserError, match=r"1 usable pairs cannot be split.*prepare.test_size"):
+        prepare(Dataset.from_list(toy_pairs(1)), PrepareParams())
+
+
+def test_bad_rows_in_a_file_are_dropped_and_counted_in_stats(tmp_path, monkeypatch):
+    bad = [
+        {"prompt": "p", "chosen": None, "rejected": "r"},
+        {"prompt": "p", "chosen": "", "rejected": "r"},
+        {"prompt": "p", "chosen": 7, "rejected": "r"},
+        {"prompt": "p", "chosen": "same", "rejected": "same"},
+    ]
+    source = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(20) + bad + toy_pairs(1))
+    write_params(tmp_path, {"data": {"source": str(source)}})
+    monkeypatch.chdir(tmp_path)
+    prepare_stage.main(["--params", "params.yaml"])
+    stats = json.loads((tmp_path / "data/prepared/stats.json").read_text())
+    assert stats["dropped"] == {
+        "missing": 1,
+        "empty": 1,
+        "non_string": 1,
+        "identical": 1,
+        "duplicate": 1,
+    }
+    assert (stats["rows_in"], stats["rows_dropped"], stats["rows_out"]) == (25, 5, 20)
+
+
+def test_too_many_bad_rows_stop_the_stage_before_it_writes(tmp_path, monkeypatch):
+    rows = toy_pairs(2) + [{"prompt": "p", "chosen": "x", "rejected": "x"}] * 3
+    source = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    write_params(tmp_path, {"data": {"source": str(source)}})
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=r"3 of 5 rows dropped.*'identical': 3"):
+        prepare_stage.main(["--params", "params.yaml"])
+    assert not (tmp_path / "data").exists()

@@ -75,9 +75,72 @@ def test_unreachable_hub_dataset_names_it_and_how_to_proceed(monkeypatch):
     with pytest.raises(UserError) as err:
         load_pairs(DataParams(source="nobody/no-such-dataset-rewardlab"))
     assert "nobody/no-such-dataset-rewardlab" in str(err.value)
-    assert "local file or folder" in str(err.value)
+    assert "local path" in str(err.value)
 
 
 def test_builtin_beyond_its_capacity_is_refused():
     with pytest.raises(UserError, match="at most"):
         load_pairs(DataParams(num_pairs=10**9))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("pairs.jsonl", '{"prompt": "p"}\n{"prompt": "p" "chosen": 1}\n', "line 2, column 16"),
+        ("pairs.jsonl", '{"prompt": "p"}\n\n[1, 2]\n', "line 3: expected a JSON object"),
+        ("pairs.json", '[{"prompt": "p"},\n {"prompt": oops}]\n', "line 2, column 13"),
+    ],
+)
+def test_a_broken_json_file_names_the_file_and_the_line(tmp_path, name, text, where):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(UserError) as err:
+        load_pairs(DataParams(source=str(path)))
+    assert str(path) in str(err.value)
+    assert where in str(err.value)
+
+
+def test_a_broken_csv_names_the_file_and_the_line(tmp_path):
+    path = tmp_path / "pairs.csv"
+    path.write_text("prompt,chosen,rejected\np,c,r\np,c,r,extra\n")
+    with pytest.raises(UserError, match=r"pairs\.csv.*could not be read as csv.*line 3"):
+        load_pairs(DataParams(source=str(path)))
+
+
+def test_a_file_that_is_not_parquet_is_named(tmp_path):
+    path = tmp_path / "pairs.parquet"
+    path.write_text("not parquet")
+    with pytest.raises(UserError, match=r"pairs\.parquet.*could not be read as parquet"):
+        load_pairs(DataParams(source=str(path)))
+
+
+def test_rows_of_the_wrong_type_reach_prepare_unchanged_to_be_counted(tmp_path):
+    rows = [*toy_pairs(2), {"prompt": "p", "chosen": 3, "rejected": ["r"]}, {"prompt": None}]
+    pairs = load_pairs(DataParams(source=str(write_jsonl(tmp_path / "p.jsonl", rows))))
+    assert pairs.to_list()[2:] == [
+        {"prompt": "p", "chosen": 3, "rejected": ["r"]},
+        {"prompt": None, "chosen": None, "rejected": None},
+    ]
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv", "parquet", "saved"])
+def test_local_sources_are_read_and_never_written(tmp_path, kind):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    frame = pd.DataFrame(toy_pairs(6))
+    if kind == "jsonl":
+        source = write_jsonl(folder / "pairs.jsonl", toy_pairs(6))
+    elif kind == "csv":
+        frame.to_csv(source := folder / "pairs.csv", index=False)
+    elif kind == "parquet":
+        frame.to_parquet(source := folder / "pairs.parquet")
+    else:
+        Dataset.from_list(toy_pairs(6)).save_to_disk(source := folder / "saved")
+    params = DataParams(source=str(source), columns=Columns(prompt="prompt"))
+    before = snapshot(folder)
+    assert len(load_pairs(params)) == 6
+    assert snapshot(folder) == before  # no file added, changed or touched
+
+
+def snapshot(folder):
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file()}

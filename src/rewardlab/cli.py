@@ -17,7 +17,13 @@ COMMANDS = {
     "featurize": "tokenize both sides for the reward trainer (data/features)",
     "train": "train the LoRA reward model with TRL (models/reward_model)",
     "evaluate": "score the held-out split (reports/metrics.json)",
+    "score": "reward every pair or response of a .jsonl/.csv file (--model --input --output)",
+    "compare": "which of two responses to a prompt wins (--model --prompt A B)",
+    "export": "merge the adapter into a standalone transformers folder (--model --out)",
+    "report": "figures and report.md from reports/ and DVC, without retraining",
+    "exp": "run a named preset as a DVC experiment (rewardlab exp tutorial)",
 }
+MODULES = {"exp": "presets"}  # commands whose module name differs from the command
 
 
 def usage() -> str:
@@ -35,5 +41,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     if command not in COMMANDS:
         print(f"rewardlab: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
-    module = importlib.import_module(f"rewardlab.{command}")
+    module = importlib.import_module(f"rewardlab.{MODULES.get(command, command)}")
     run_main(module.main, rest)

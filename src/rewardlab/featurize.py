@@ -8,6 +8,7 @@ only one side fit). No padding is stored: batches are padded dynamically at trai
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,6 +85,23 @@ def _describe(lengths: np.ndarray) -> dict:
     }
 
 
+def _pin_fingerprints(folder: Path) -> None:
+    """Replace each split's ``datasets`` fingerprint with a hash of its data.
+
+    ``datasets`` derives it from the source file's path and modification time, so identical
+    runs would write different ``state.json`` files and DVC would re-run train for nothing.
+    """
+    for state_file in folder.glob("*/state.json"):
+        state = json.loads(state_file.read_text())
+        digest = hashlib.sha256()
+        for data_file in state["_data_files"]:
+            with (state_file.parent / data_file["filename"]).open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+        state["_fingerprint"] = digest.hexdigest()[:16]
+        state_file.write_text(json.dumps(state, indent=2, sort_keys=True))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     params = params_from_argv(argv, __doc__)
     files = {name: str(PREPARED_DIR / f"{name}.jsonl") for name in ("train", "test")}
@@ -106,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
     with atomic_dir(FEATURES_DIR) as out:
         features.save_to_disk(str(out))
+        _pin_fingerprints(out)
         (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
     print(f"featurize: {json.dumps(stats)}")
 

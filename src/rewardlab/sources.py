@@ -3,16 +3,21 @@
 Whatever the source, the result is a ``datasets.Dataset`` with exactly the columns ``prompt``,
 ``chosen`` and ``rejected`` (mapped from ``data.columns``), so the stages after this one never
 care where the data came from.
+
+Local inputs are only read: nothing is written next to them (the ``datasets`` cache lives in
+``HF_HOME``), and rows are handed on as they are, so prepare can count the unusable ones.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from rewardlab.builtin_data import generate_pairs, max_pairs
 from rewardlab.errors import UserError
+from rewardlab.hub import resolve
 from rewardlab.params import DataParams
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
@@ -44,8 +49,11 @@ def _load_local(path: Path, split: str) -> Dataset:
         try:
             return load_dataset(builder, data_files=str(path), split="train")
         except Exception as exc:  # datasets wraps parser errors in several types
+            # Arrow's JSON errors count rows from the start of a block, not lines in the file.
+            where = json_problem(path) if builder == "json" else None
             raise UserError(
-                f"data.source = {str(path)!r} could not be read as {builder}: {_root_cause(exc)}"
+                f"data.source = {str(path)!r} could not be read as {builder}: "
+                f"{where or _root_cause(exc)}"
             ) from None
     if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         saved = load_from_disk(str(path))
@@ -54,9 +62,40 @@ def _load_local(path: Path, split: str) -> Dataset:
     return _pick_split(load_dataset(str(path)), split, str(path))
 
 
+def json_problem(path: Path) -> str | None:
+    """Where a JSON Lines file (or a JSON list of records) first goes wrong, e.g. "line 7: ...".
+
+    Only called once a load has failed, so a good file is never read twice.
+    """
+    with path.open("rb") as handle:
+        is_document = handle.read(4096).lstrip().startswith(b"[")
+    if is_document:
+        try:
+            json.loads(path.read_bytes())
+        except json.JSONDecodeError as exc:
+            return f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        except UnicodeDecodeError:
+            return "not UTF-8 text"
+        return None
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return f"line {number}, column {exc.colno}: {exc.msg}"
+            except UnicodeDecodeError:
+                return f"line {number}: not UTF-8 text"
+            if not isinstance(record, dict):
+                return f"line {number}: expected a JSON object, got {type(record).__name__}"
+    return None
+
+
 def _load_hub(params: DataParams) -> Dataset:
+    source = resolve(params.source, "dataset", "data.source")
     try:
-        return load_dataset(params.source, split=params.split)
+        return load_dataset(source, split=params.split)
     except (ValueError, KeyError) as exc:
         if "split" in str(exc).lower():
             raise UserError(

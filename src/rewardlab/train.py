@@ -4,29 +4,51 @@ TRL's ``RewardTrainer`` does the work (pairwise loss -log sigmoid(r_chosen - r_r
 padding); this module only wires params into it. The saved folder holds the adapter *and* every
 module the base had to initialise (the score head), so a reload scores exactly as trained.
 Curves go to ``reports/train/`` through dvclive, keyed by the trainer's global step.
+
+Interruptions: SIGINT or SIGTERM during training finishes the current step, saves a checkpoint in
+``models/checkpoints/`` and exits 130 / 143 without moving any output into place. The next run
+continues from the newest complete checkpoint when ``train.resume`` is true (the default) and the
+checkpoint was made from the same params, features, code and library versions; the trainer
+restores the optimizer, scheduler and RNG states with it, so on CPU the result is bit-identical
+to an uninterrupted run. Checkpoints of any other run are deleted before training starts, and
+all are deleted once a run completes: they exist only to resume.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
-from collections.abc import Sequence
+import shutil
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from datasets import Dataset, load_from_disk
 from dvclive import Live
-from transformers import TrainerCallback, set_seed
+from transformers import TrainerCallback, enable_full_determinism, set_seed
 from trl import RewardConfig, RewardTrainer
 
-from rewardlab.errors import UserError, run_main
-from rewardlab.modeling import load_base_model, load_tokenizer, lora_config, write_metadata
-from rewardlab.outputs import atomic_dir
+from rewardlab import modeling
+from rewardlab.errors import StageInterrupted, UserError, run_main
+from rewardlab.modeling import (
+    disable_dropout,
+    load_base_model,
+    load_tokenizer,
+    lora_config,
+    write_metadata,
+)
+from rewardlab.outputs import atomic_dir, write_json
 from rewardlab.params import Params, params_from_argv
 from rewardlab.paths import CHECKPOINT_DIR, FEATURES_DIR, MODEL_DIR, TRAIN_CURVES_DIR
 
 TRAIN_COLUMNS = ["chosen_ids", "rejected_ids", "length"]
 # The curves worth plotting; timings are left out because they differ on every run.
 CURVES = ("loss", "accuracy", "margin", "learning_rate", "grad_norm")
+RUN_FILE = "run.json"  # which run the checkpoints beside it belong to
+LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate")
 
 
 class DvcLiveCurves(TrainerCallback):
@@ -35,15 +57,64 @@ class DvcLiveCurves(TrainerCallback):
     def __init__(self, live: Live) -> None:
         self.live = live
 
+    def on_train_begin(self, args, state, control, **kwargs):
+        # A resumed trainer starts with the log history saved in its checkpoint: replay it, so
+        # the curves hold every step, as if the run had never stopped.
+        if state.is_world_process_zero and state.log_history:
+            for logs in state.log_history:
+                self._log(logs["step"], logs)
+            self.live.make_summary()
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
-        self.live.step = state.global_step
+        self._log(state.global_step, logs)
+        self.live.make_summary()
+
+    def _log(self, step: int, logs: dict) -> None:
+        self.live.step = step
         for key, value in logs.items():
             split, name = ("eval", key[5:]) if key.startswith("eval_") else ("train", key)
             if name in CURVES:
                 self.live.log_metric(f"{split}/{name}", value)
-        self.live.make_summary()
+
+
+class StopOnSignal(TrainerCallback):
+    """SIGINT/SIGTERM while training: finish the step, save a checkpoint, stop training.
+
+    Only the first signal is handled this way; the handlers in place before are restored at
+    once, so a second Ctrl-C stops without waiting.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be installed from the main thread
+            return
+        previous = {s: signal.getsignal(s) or signal.SIG_DFL for s in self.SIGNALS}
+
+        def handle(signum: int, frame: object) -> None:
+            self.signum = signum
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+        for s in self.SIGNALS:
+            signal.signal(s, handle)
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.signum is not None:
+            control.should_save = True
+            control.should_training_stop = True
 
 
 def eval_subset(test: Dataset, pairs: int) -> Dataset:
@@ -58,6 +129,7 @@ def reward_config(params: Params, output_dir: Path) -> RewardConfig:
         output_dir=str(output_dir),
         seed=t.seed,
         data_seed=t.seed,
+        full_determinism=t.full_determinism,
         learning_rate=t.learning_rate,
         num_train_epochs=t.num_train_epochs,
         max_steps=t.max_steps,
@@ -85,16 +157,77 @@ def reward_config(params: Params, output_dir: Path) -> RewardConfig:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    params = params_from_argv(argv, __doc__)
+def run_fingerprint(params: Params) -> dict:
+    """What a checkpoint must share with this run to be resumed from."""
+    code = hashlib.sha256()
+    for module_file in (__file__, modeling.__file__):
+        code.update(Path(module_file).read_bytes())
+    return {
+        "params": {
+            "model": params.model.model_dump(),
+            "lora": params.lora.model_dump(),
+            "train": params.train.model_dump(exclude={"resume"}),
+        },
+        "features": _tree_digest(FEATURES_DIR),
+        "code": code.hexdigest(),
+        "versions": {p: importlib.metadata.version(p) for p in LIBRARIES},
+    }
+
+
+def _tree_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder).as_posix()}\0".encode())
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest *complete* checkpoint: transformers writes ``trainer_state.json`` last."""
+    complete = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
+    return max(complete, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
+
+
+def resume_point(params: Params, fingerprint: dict) -> Path | None:
+    """The checkpoint to continue from, or None once the checkpoints of other runs are gone."""
+    run_file = CHECKPOINT_DIR / RUN_FILE
+    latest = None
+    if params.train.resume and run_file.is_file():
+        try:
+            same_run = json.loads(run_file.read_text()) == fingerprint
+        except json.JSONDecodeError:
+            same_run = False
+        latest = latest_checkpoint(CHECKPOINT_DIR) if same_run else None
+    if latest is None:
+        if any(CHECKPOINT_DIR.glob("checkpoint-*")):
+            why = "train.resume is false" if not params.train.resume else "another run made them"
+            print(f"train: deleting the checkpoints in {CHECKPOINT_DIR} ({why}); starting over")
+        shutil.rmtree(CHECKPOINT_DIR, ignore_errors=True)
+        write_json(run_file, fingerprint)
+        return None
+    for partial in CHECKPOINT_DIR.glob("checkpoint-*"):  # a save cut short by a kill
+        if not (partial / "trainer_state.json").is_file():
+            shutil.rmtree(partial)
+    return latest
+
+
+def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
+    """Train (or resume) and save the model and curves; ``callbacks`` join the trainer's."""
     if not FEATURES_DIR.exists():
         raise UserError(f"{FEATURES_DIR} is missing: run `dvc repro featurize` first.")
+    resume_from = resume_point(params, run_fingerprint(params))
     features = load_from_disk(str(FEATURES_DIR)).select_columns(TRAIN_COLUMNS)
     feature_stats = json.loads((FEATURES_DIR / "stats.json").read_text())
     tokenizer = load_tokenizer(params.model)
-    set_seed(params.train.seed)  # the fresh score head is drawn at load time
+    # Seed before loading: the fresh score head is drawn at load time.
+    (enable_full_determinism if params.train.full_determinism else set_seed)(params.train.seed)
     model, fresh_modules = load_base_model(params.model, tokenizer)
+    if params.train.disable_base_dropout:
+        disable_dropout(model)
     peft_config = lora_config(params.lora, model, fresh_modules)
+    stopper = StopOnSignal()
     with atomic_dir(TRAIN_CURVES_DIR) as curves_dir, atomic_dir(MODEL_DIR) as model_dir:
         live = Live(str(curves_dir), dvcyaml=None, save_dvc_exp=False, report=None)
         trainer = RewardTrainer(
@@ -104,11 +237,23 @@ def main(argv: Sequence[str] | None = None) -> None:
             eval_dataset=eval_subset(features["test"], params.train.eval_pairs),
             processing_class=tokenizer,
             peft_config=peft_config,
-            callbacks=[DvcLiveCurves(live)],
+            callbacks=[DvcLiveCurves(live), stopper, *callbacks],
         )
-        trainer.train()
+        if resume_from is not None:
+            print(f"train: resuming from {resume_from}")
+        with stopper.installed():
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        state = trainer.state
+        if stopper.signum is not None and state.global_step < state.max_steps:
+            raise StageInterrupted(_interrupted_message(params, stopper.signum), stopper.signum)
         live.end()
+        # dvclive keeps keys in first-logged order, which a resumed run replays differently.
+        write_json(curves_dir / "metrics.json", live.summary)
         trainer.save_model(str(model_dir))
+        # The trainer also pickles its arguments there; rewardlab.json records them as JSON, and
+        # a model folder should hold nothing that must be unpickled to be read.
+        (model_dir / "training_args.bin").unlink(missing_ok=True)
+        _sort_target_modules(model_dir / "adapter_config.json")
         write_metadata(
             model_dir,
             {
@@ -118,13 +263,37 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "lora": params.lora.model_dump(),
                 "train": params.train.model_dump(),
                 "modules_to_save": fresh_modules,
-                "versions": {
-                    p: importlib.metadata.version(p)
-                    for p in ("torch", "transformers", "trl", "peft")
-                },
+                "versions": {p: importlib.metadata.version(p) for p in LIBRARIES},
             },
         )
-    print(f"train: saved {MODEL_DIR} after {trainer.state.global_step} steps")
+    shutil.rmtree(CHECKPOINT_DIR, ignore_errors=True)
+    print(f"train: saved {MODEL_DIR} after {state.global_step} steps")
+
+
+def _sort_target_modules(config_file: Path) -> None:
+    """peft keeps target_modules in a set and writes it in hash order, which changes from one
+    process to the next (PYTHONHASHSEED); sorted, identical runs write identical bytes."""
+    config = json.loads(config_file.read_text())
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
+def _interrupted_message(params: Params, signum: int) -> str:
+    checkpoint = latest_checkpoint(CHECKPOINT_DIR)
+    then = (
+        "Run the stage again (`dvc repro` or `rewardlab train`) to continue from it."
+        if params.train.resume
+        else "Set train.resume: true to continue from it; as it stands the next run starts over."
+    )
+    return (
+        f"train: stopped by {signal.Signals(signum).name}; saved {checkpoint}, "
+        f"no model written. {then}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run(params_from_argv(argv, __doc__))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,225 @@
+"""The figures of ``rewardlab report``: one function per picture, each readable on its own.
+
+Every function takes what the pipeline wrote (curves, per-pair scores, metrics) and returns a
+matplotlib ``Figure`` built without pyplot, so no display or global state is involved. Each says
+in its title what a reader should look at; chance (50%) is drawn wherever a win rate is.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from rewardlab.stats import bucket_order
+
+SIZE = (7.5, 4.5)
+COLORS = {"trained": "#1f77b4", "untrained": "#9e9e9e", "longer": "#ff7f0e"}
+SIDE_COLORS = {"chosen": "#2ca02c", "rejected": "#d62728"}
+SPLITS = {"train": "train (batches as trained)", "eval": "eval (held-out pairs)"}
+SPLIT_COLORS = {SPLITS["train"]: "#9467bd", SPLITS["eval"]: "#1f77b4"}
+BUCKET_LABELS = {
+    "chosen_shorter": "chosen clearly\nshorter",
+    "similar": "similar\nlength",
+    "chosen_longer": "chosen clearly\nlonger",
+}
+
+
+def styled(make: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Draw in seaborn's whitegrid style without changing the caller's matplotlib settings."""
+
+    @functools.wraps(make)
+    def wrapper(*args: Any) -> Figure:
+        style = {**sns.axes_style("whitegrid"), **sns.plotting_context("notebook")}
+        with matplotlib.rc_context(style):
+            return make(*args)
+
+    return wrapper
+
+
+def _figure(ncols: int = 1, width: float = SIZE[0]) -> tuple[Figure, Any]:
+    figure = Figure(figsize=(width, SIZE[1]), layout="constrained")
+    return figure, figure.subplots(1, ncols)
+
+
+def _chance(ax: Any, label: str = "chance (50%)") -> None:
+    ax.axhline(0.5, color="black", linestyle="--", linewidth=1, label=label)
+
+
+def _curve(curves: pd.DataFrame, metric: str, ax: Any) -> None:
+    """One metric over training steps, a line per split in fixed colours."""
+    data = curves[curves["metric"] == metric].assign(split=lambda d: d["split"].map(SPLITS))
+    sns.lineplot(
+        data=data, x="step", y="value", hue="split", palette=SPLIT_COLORS, marker="o", ax=ax
+    )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+@styled
+def loss_figure(curves: pd.DataFrame) -> Figure:
+    figure, ax = _figure()
+    _curve(curves, "loss", ax)
+    ax.axhline(np.log(2), color="black", linestyle="--", linewidth=1, label="ln 2 = no preference")
+    ax.set(
+        title="Pairwise loss during training (lower is better)",
+        xlabel="training step",
+        ylabel=r"loss  $-\log\,\sigma(r_{chosen} - r_{rejected})$",
+    )
+    ax.legend(title=None)
+    return figure
+
+
+@styled
+def accuracy_figure(curves: pd.DataFrame) -> Figure:
+    figure, ax = _figure()
+    _curve(curves, "accuracy", ax)
+    _chance(ax)
+    ax.set(
+        title="Accuracy during training: share of pairs ranked right",
+        xlabel="training step",
+        ylabel="accuracy",
+        ylim=(0, 1.02),
+    )
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.legend(title=None, loc="lower right")
+    return figure
+
+
+@styled
+def rewards_figure(scores: pd.DataFrame) -> Figure:
+    figure, axes = _figure(ncols=2, width=10)
+    for ax, (prefix, title) in zip(
+        axes, (("untrained_", "Before training"), ("", "After training")), strict=True
+    ):
+        long = pd.DataFrame(
+            {
+                "reward": np.concatenate(
+                    [scores[f"{prefix}chosen_reward"], scores[f"{prefix}rejected_reward"]]
+                ),
+                "side": ["chosen"] * len(scores) + ["rejected"] * len(scores),
+            }
+        )
+        sns.histplot(
+            data=long, x="reward", hue="side", palette=SIDE_COLORS, element="step", ax=ax, bins=30
+        )
+        ax.set(title=title, xlabel="reward", ylabel="responses")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    figure.suptitle(f"Rewards of chosen vs rejected responses ({len(scores)} held-out pairs)")
+    return figure
+
+
+@styled
+def margins_figure(scores: pd.DataFrame, metrics: dict[str, Any]) -> Figure:
+    figure, ax = _figure()
+    margin = scores["chosen_reward"] - scores["rejected_reward"]
+    sns.histplot(x=margin, bins=30, color=COLORS["trained"], ax=ax)
+    ax.axvline(0, color="black", linestyle="--", linewidth=1)
+    where = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    ax.text(0, 0.96, "  chosen wins →", transform=where, va="top")
+    ax.text(0, 0.96, "← rejected wins  ", transform=where, va="top", ha="right")
+    ax.set(
+        title=f"Margin per pair: {100 * metrics['win_rate']:.1f}% of "
+        f"{metrics['pairs']} pairs above 0, mean {metrics['mean_margin']:.3g}",
+        xlabel=r"margin  $r_{chosen} - r_{rejected}$",
+        ylabel="pairs",
+    )
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.12)  # room for the labels above the tallest bar
+    return figure
+
+
+def _bucket_bars(ax: Any, buckets: dict[str, Any], labels: dict[str, str], title: str) -> None:
+    """Three bars per bucket, each labelled with its value (a 0% bar is otherwise invisible)."""
+    names = bucket_order(buckets)
+    x = np.arange(len(names))
+    width = 0.27
+    trained = np.array([buckets[n]["win_rate"] for n in names])
+    low = np.array([buckets[n]["win_rate_ci95"]["low"] for n in names])
+    high = np.array([buckets[n]["win_rate_ci95"]["high"] for n in names])
+    ax.bar(
+        x - width,
+        trained,
+        width,
+        yerr=[trained - low, high - trained],
+        capsize=4,
+        color=COLORS["trained"],
+        label="trained model (95% CI)",
+    )
+    untrained = np.array([buckets[n]["untrained_win_rate"] for n in names])
+    ax.bar(x, untrained, width, color=COLORS["untrained"], label="untrained model")
+    longer = np.array([buckets[n]["longer_wins_rate"] for n in names])
+    ax.bar(x + width, longer, width, color=COLORS["longer"], label='"longer wins" rule')
+    # Above the CI's cap for the model, above the bar for the baselines.
+    for offset, values, tops in ((-width, trained, high), (0, untrained, untrained),
+                                 (width, longer, longer)):  # fmt: skip
+        for xi, value, top in zip(x + offset, values, tops, strict=True):
+            ax.text(xi, top + 0.015, f"{100 * value:.0f}%", ha="center", va="bottom", fontsize=9)
+    _chance(ax, "random (50%)")
+    ax.set_xticks(x, [f"{labels.get(n, n)}\n{buckets[n]['pairs']} pairs" for n in names])
+    ax.set(title=title, ylim=(0, 1.12), ylabel="win rate")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.grid(axis="x", visible=False)
+
+
+@styled
+def win_rate_by_length_figure(metrics: dict[str, Any]) -> Figure:
+    figure, (by_diff, by_tokens) = _figure(ncols=2, width=12)
+    _bucket_bars(by_diff, metrics["by_length_diff"], BUCKET_LABELS, "By length difference")
+    tokens = {name: f"{name} tokens" for name in metrics["by_tokens"]}
+    _bucket_bars(by_tokens, metrics["by_tokens"], tokens, "By pair length (longer side)")
+    by_tokens.set_ylabel("")
+    handles, labels = by_diff.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=4, frameon=False)
+    figure.suptitle("Win rate where length can and cannot explain it, with baselines")
+    return figure
+
+
+@styled
+def calibration_figure(metrics: dict[str, Any]) -> Figure:
+    bins = pd.DataFrame.from_dict(metrics["calibration"]["bins"], orient="index")
+    bins[["low", "high"]] = [[float(edge) for edge in name.split("-")] for name in bins.index]
+    filled = bins[bins["pairs"] > 0]
+    figure = Figure(figsize=(SIZE[0], SIZE[1] * 1.3), layout="constrained")
+    curve, counts = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    curve.plot([0.5, 1], [0.5, 1], color="black", linestyle="--", linewidth=1, label="calibrated")
+    curve.plot(
+        filled["predicted"], filled["observed"], marker="o", color=COLORS["trained"],
+        label="reward model (one point per bin)",
+    )  # fmt: skip
+    curve.set(
+        title=r"Calibration of $\sigma$(margin): expected calibration error "
+        f"{metrics['calibration']['ece']:.3f}",
+        ylabel="observed: share of\nthose picks that are right",
+        ylim=(-0.02, 1.05),
+    )
+    curve.yaxis.set_major_formatter(PercentFormatter(1.0))
+    curve.legend(loc="lower right")
+    counts.bar(
+        (bins["low"] + bins["high"]) / 2, bins["pairs"], width=(bins["high"] - bins["low"]) * 0.9,
+        color=COLORS["untrained"],
+    )  # fmt: skip
+    counts.set(
+        xlabel=r"predicted: confidence $\sigma(|margin|)$ of the model's pick",
+        ylabel="pairs",
+        xlim=(0.49, 1.01),
+    )
+    counts.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+    return figure
+
+
+# name -> (function, the inputs it takes, in order)
+FIGURES = {
+    "loss": (loss_figure, ("curves",)),
+    "accuracy": (accuracy_figure, ("curves",)),
+    "rewards": (rewards_figure, ("scores",)),
+    "margins": (margins_figure, ("scores", "metrics")),
+    "win_rate_by_length": (win_rate_by_length_figure, ("metrics",)),
+    "calibration": (calibration_figure, ("metrics",)),
+}

@@ -1,0 +1,265 @@
+"""``rewardlab report`` (``make report``): figures and ``reports/report.md``, without retraining.
+
+Everything comes from files the pipeline already wrote and from DVC's own JSON: the training
+curves (``reports/train/plots/metrics``), the evaluation (``reports/metrics.json``,
+``reports/scores.jsonl``), every experiment (``dvc exp show --json``) and this workspace against
+the last commit (``dvc metrics diff --json``). Nothing is scored, so a report costs seconds and
+always shows what the pipeline measured, not something computed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rewardlab.errors import UserError, run_main
+from rewardlab.figures import FIGURES
+from rewardlab.outputs import atomic_file
+from rewardlab.paths import METRICS_FILE, SCORES_FILE, TRAIN_CURVES_DIR
+from rewardlab.stats import bucket_order
+
+FIGURES_DIR = Path("reports/figures")
+REPORT_FILE = Path("reports/report.md")
+CURVES_DIR = TRAIN_CURVES_DIR / "plots" / "metrics"
+LENGTH_NAMES = {
+    "chosen_shorter": "chosen clearly shorter",
+    "similar": "similar length",
+    "chosen_longer": "chosen clearly longer",
+}
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+
+def read_curves(folder: Path = CURVES_DIR) -> pd.DataFrame:
+    """dvclive's per-metric TSVs as one long table: split, metric, step, value."""
+    frames = [
+        pd.read_csv(path, sep="\t")
+        .rename(columns={path.stem: "value"})
+        .assign(split=path.parent.name, metric=path.stem)
+        for path in sorted(folder.glob("*/*.tsv"))
+    ]
+    if not frames:
+        return pd.DataFrame(columns=["split", "metric", "step", "value"])
+    return pd.concat(frames, ignore_index=True)[["split", "metric", "step", "value"]]
+
+
+def read_run() -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    missing = [str(p) for p in (METRICS_FILE, SCORES_FILE, CURVES_DIR) if not p.exists()]
+    if missing:
+        raise UserError(
+            f"report: {', '.join(missing)} missing: run `make repro` (or `dvc repro`) first."
+        )
+    metrics = json.loads(METRICS_FILE.read_text())
+    if "calibration" not in metrics:
+        raise UserError(
+            f"report: {METRICS_FILE} predates the extended evaluation: run `dvc repro evaluate`."
+        )
+    return metrics, pd.read_json(SCORES_FILE, lines=True), read_curves()
+
+
+def dvc_json(*args: str) -> Any:
+    """Run a ``dvc`` command with ``--json``; raise a readable error if DVC cannot answer."""
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *args, "--json"], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise RuntimeError(detail[-1] if detail else f"exit status {result.returncode}")
+    return json.loads(result.stdout or "null")
+
+
+# --- experiments table ----------------------------------------------------------------------
+
+
+def experiment_rows(shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per workspace, commit and experiment of ``dvc exp show --json`` that has metrics."""
+    rows = []
+
+    def add(label: str, data: dict[str, Any] | None) -> None:
+        metrics = ((data or {}).get("metrics") or {}).get(str(METRICS_FILE), {}).get("data")
+        if not metrics:
+            return  # a commit before the pipeline ran, or a failed/queued experiment
+        params = ((data or {}).get("params") or {}).get("params.yaml", {}).get("data") or {}
+        flat = pd.json_normalize(params).iloc[0].to_dict() if params else {}  # "train.seed": 42
+        rows.append({"experiment": label, "params": flat, "metrics": metrics})
+
+    for commit in shown:
+        name = commit.get("name")
+        rev = commit["rev"] if commit["rev"] == "workspace" else commit["rev"][:7]
+        add(f"{name} ({rev})" if name and name != rev else rev, commit.get("data"))
+        for experiment in commit.get("experiments") or []:
+            for run in experiment.get("revs") or []:
+                label = run.get("name") or run["rev"][:7]
+                add(f"{label} (on {rev})", run.get("data"))
+    return rows
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def with_ci(block: dict[str, Any]) -> str:
+    ci = block.get("win_rate_ci95") or {}
+    if not ci:
+        return percent(block.get("win_rate"))
+    return f"{percent(block.get('win_rate'))} [{percent(ci['low'])}, {percent(ci['high'])}]"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A markdown table; cells are escaped so a template param cannot break its row."""
+
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", "\\n")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def experiments_table(rows: list[dict[str, Any]]) -> str:
+    """Win rate with CI and baselines per experiment, beside only the params that differ."""
+    keys = sorted({key for row in rows for key in row["params"]})
+    differ = [k for k in keys if len({json.dumps(r["params"].get(k)) for r in rows}) > 1]
+    header = ["experiment", *differ, "pairs", "win rate [95% CI]", "untrained", "longer wins"]
+    header += ["random", "ECE"]
+    body = [
+        [
+            row["experiment"],
+            *(row["params"].get(key, "-") for key in differ),
+            row["metrics"].get("pairs", "-"),
+            with_ci(row["metrics"]),
+            percent(row["metrics"].get("untrained_win_rate")),
+            percent(row["metrics"].get("longer_wins_rate")),
+            percent(row["metrics"].get("random_win_rate")),
+            number((row["metrics"].get("calibration") or {}).get("ece")),
+        ]
+        for row in rows
+    ]
+    return table(header, body)
+
+
+def number(value: Any, signed: bool = False) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "-" if value is None else str(value)
+    return f"{value:+.4g}" if signed else f"{value:.4g}"
+
+
+def metrics_diff_table(diff: dict[str, Any]) -> str:
+    body = [
+        [f"`{path}`: {name}", number(change.get("old")), number(change.get("new")),
+         number(change.get("diff"), signed=True)]
+        for path, changes in sorted(diff.items())
+        for name, change in sorted(changes.items())
+    ]  # fmt: skip
+    if not body:
+        return "No metric differs from the last commit."
+    return table(["metric", "last commit", "workspace", "change"], body)
+
+
+# --- report.md ------------------------------------------------------------------------------
+
+
+def run_section(metrics: dict[str, Any]) -> str:
+    baselines = table(
+        ["scorer (same held-out pairs)", "win rate"],
+        [
+            ["trained reward model [95% CI]", with_ci(metrics)],
+            [
+                "untrained model (same base, fresh score head)",
+                percent(metrics["untrained_win_rate"]),
+            ],
+            ['"the longer response wins"', percent(metrics["longer_wins_rate"])],
+            ["random rewards (expected 50%)", percent(metrics["random_win_rate"])],
+        ],
+    )
+    groups = [
+        [kind, LENGTH_NAMES.get(name, name), block["pairs"], with_ci(block),
+         percent(block["untrained_win_rate"]), percent(block["longer_wins_rate"])]
+        for kind, key in (("length difference", "by_length_diff"), ("tokens", "by_tokens"))
+        for name, block in ((n, metrics[key][n]) for n in bucket_order(metrics[key]))
+    ]  # fmt: skip
+    buckets = table(
+        ["bucket by", "bucket", "pairs", "win rate [95% CI]", "untrained", "longer wins"], groups
+    )
+    bins = [
+        [name, b["pairs"], "-" if b["predicted"] is None else f"{b['predicted']:.3f}",
+         "-" if b["observed"] is None else f"{b['observed']:.3f}"]
+        for name, b in metrics["calibration"]["bins"].items()
+        if b["pairs"]
+    ]  # fmt: skip
+    return "\n\n".join(
+        [
+            f"## This run\n\nWin rate on **{metrics['pairs']} held-out pairs**: "
+            f"**{with_ci(metrics)}** (95% bootstrap CI; a tie counts as a loss). "
+            f"Mean margin {metrics['mean_margin']:.3f}.",
+            baselines,
+            "### Where length cannot explain it\n\nLength buckets compare the chosen response's "
+            "length in characters with the rejected one's; token buckets use the pair's longer "
+            "side before truncation.",
+            buckets,
+            f"### Calibration\n\nExpected calibration error **{metrics['calibration']['ece']:.3f}**"
+            ": pairs binned by the model's confidence sigmoid(|margin|), against the fraction of "
+            "them it ranks right (non-empty bins).",
+            table(["confidence bin", "pairs", "predicted", "observed"], bins),
+        ]
+    )
+
+
+def dvc_sections() -> str:
+    try:
+        rows = experiment_rows(dvc_json("exp", "show", "--all-commits"))
+        experiments = experiments_table(rows) if rows else "No run with metrics yet."
+    except RuntimeError as exc:
+        experiments = f"`dvc exp show` could not answer here: {exc}"
+    try:
+        diff = metrics_diff_table(dvc_json("metrics", "diff") or {})
+    except RuntimeError as exc:
+        diff = f"`dvc metrics diff` could not answer here: {exc}"
+    return (
+        "## Experiments\n\nEvery run DVC knows (`dvc exp show --all-commits`), with the params "
+        f"that differ between them.\n\n{experiments}\n\n"
+        f"## This workspace against the last commit (`dvc metrics diff`)\n\n{diff}"
+    )
+
+
+def render(metrics: dict[str, Any], figures: Sequence[Path]) -> str:
+    images = "\n\n".join(f"![{path.stem}](figures/{path.name})" for path in figures)
+    return (
+        "# Reward model report\n\n"
+        "Written by `rewardlab report` (`make report`) from `reports/` and DVC; "
+        "regenerate it rather than editing it.\n\n"
+        f"{run_section(metrics)}\n\n## Figures\n\n{images}\n\n{dvc_sections()}\n"
+    )
+
+
+def write_figure(path: Path, make: Callable[..., Any], *data: Any) -> Path:
+    figure = make(*data)
+    with atomic_file(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="rewardlab report", description=__doc__)
+    parser.parse_args(argv)
+    metrics, scores, curves = read_run()
+    inputs = {"metrics": metrics, "scores": scores, "curves": curves}
+    written = [
+        write_figure(FIGURES_DIR / f"{name}.png", make, *(inputs[n] for n in needs))
+        for name, (make, needs) in FIGURES.items()
+    ]
+    with atomic_file(REPORT_FILE) as tmp:
+        tmp.write_text(render(metrics, written))
+    print(f"report: wrote {REPORT_FILE} and {len(written)} figures in {FIGURES_DIR}")
+
+
+if __name__ == "__main__":
+    run_main(main)

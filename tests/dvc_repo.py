@@ -1,0 +1,67 @@
+"""Temporary git + DVC repositories holding this project's pipeline, for tests that run the real
+``dvc`` CLI on a tiny config.
+
+Stage commands run with one thread (OMP_NUM_THREADS=1): on a busy 2-core machine that is many
+times faster than torch's default, and a fixed thread count is part of what makes CPU runs
+bitwise reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO_ROOT, write_params
+
+REPO_FILES = ["src", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "pyproject.toml"]
+
+
+def env(first_on_path: Path | None = None) -> dict[str, str]:
+    """The environment stage commands see: the venv's `rewardlab` and `dvc`, one thread."""
+    path = [str(first_on_path)] if first_on_path else []
+    path += [str(Path(sys.executable).parent), os.environ["PATH"]]
+    return {**os.environ, "PATH": os.pathsep.join(path), "OMP_NUM_THREADS": "1"}
+
+
+def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=repo, env=env(), capture_output=True, text=True)
+    if check:
+        assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(repo, sys.executable, "-m", "dvc", *args, check=check)
+
+
+def start_dvc(repo: Path, *args: str, first_on_path: Path | None = None, **popen: object):
+    """Start ``dvc`` without waiting for it (a ``subprocess.Popen``); output is captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=repo,
+        env=env(first_on_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def make_repo(folder: Path, overrides: dict) -> Path:
+    """Copy the pipeline into ``folder``, write params with ``overrides``, commit it."""
+    for name in REPO_FILES:
+        source, target = REPO_ROOT / name, folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, target)
+    write_params(folder, overrides)
+    git = ("git", "-c", "user.name=t", "-c", "user.email=t@t")
+    run(folder, "git", "init", "-q", "-b", "main")
+    run(folder, *git, "add", "-A")
+    run(folder, *git, "commit", "-qm", "tiny")
+    return folder

@@ -1,0 +1,41 @@
+"""How a command ends: a message and a status a shell (and DVC) understands, never a half-output."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from rewardlab.errors import UserError, run_main
+from rewardlab.outputs import atomic_dir
+
+
+def test_a_user_error_exits_2_with_the_message_only(capsys):
+    def main(argv):
+        raise UserError("data.source = 'x.txt': unsupported file type")
+
+    with pytest.raises(SystemExit) as exited:
+        run_main(main, [])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        "rewardlab: error: data.source = 'x.txt': unsupported file type\n"
+    )
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_mid_write_exits_128_plus_it_and_leaves_no_temporary(
+    tmp_path, capsys, signum, status
+):
+    def main(argv):
+        with atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "half.txt").write_text("half")
+            os.kill(os.getpid(), signum)
+            raise AssertionError("the signal should have stopped the stage")
+
+    with pytest.raises(SystemExit) as exited:
+        run_main(main, [])
+    assert exited.value.code == status
+    assert "unfinished outputs were discarded" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored afterwards

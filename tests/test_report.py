@@ -1,0 +1,126 @@
+"""`rewardlab report`: figures and report.md from a finished run, and the experiments table."""
+
+import contextlib
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from conftest import REPO_ROOT
+from rewardlab import report
+from rewardlab.evaluate import summarize, write_scores
+from rewardlab.figures import FIGURES
+from rewardlab.outputs import write_json
+from rewardlab.params import EvaluateParams
+
+
+def fake_finished_run(folder, pairs: int = 300) -> dict:
+    """reports/ as the pipeline leaves it, from made-up but plausible rewards (no training)."""
+    rng = np.random.default_rng(0)
+    chars = rng.integers(40, 400, size=(2, pairs))
+    frame = pd.DataFrame(
+        {
+            "chosen_reward": rng.normal(1.5, 1.5, pairs),
+            "rejected_reward": rng.normal(-1.5, 1.5, pairs),
+            "untrained_chosen_reward": rng.normal(0, 0.05, pairs),
+            "untrained_rejected_reward": rng.normal(0, 0.05, pairs),
+            "chosen_chars": chars[0],
+            "rejected_chars": chars[1],
+            "chosen_tokens": chars[0] // 3,
+            "rejected_tokens": chars[1] // 3,
+        }
+    )
+    metrics = summarize(frame, EvaluateParams())
+    with contextlib.chdir(folder):
+        write_scores(frame)
+        write_json("reports/metrics.json", metrics)
+    curves = folder / "reports/train/plots/metrics"
+    for split, steps in (("train", range(10, 110, 10)), ("eval", range(50, 150, 50))):
+        (curves / split).mkdir(parents=True)
+        for name, start, end in (("loss", 0.69, 0.2), ("accuracy", 0.5, 0.95)):
+            values = np.linspace(start, end, len(steps))
+            pd.DataFrame({"step": steps, name: values}).to_csv(
+                curves / split / f"{name}.tsv", sep="\t", index=False
+            )
+    return metrics
+
+
+def test_report_writes_every_figure_and_the_run_tables_outside_a_dvc_repo(tmp_path, monkeypatch):
+    metrics = fake_finished_run(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    report.main([])
+    for name in FIGURES:
+        height, width, _ = imread(tmp_path / "reports/figures" / f"{name}.png").shape
+        assert 500 <= width <= 1600 and 350 <= height <= 900, (name, width, height)
+    text = (tmp_path / "reports/report.md").read_text()
+    ci = metrics["win_rate_ci95"]
+    assert f"{100 * metrics['win_rate']:.1f}% [{100 * ci['low']:.1f}%, " in text
+    assert f"| {100 * metrics['untrained_win_rate']:.1f}% |" in text
+    assert "![calibration](figures/calibration.png)" in text
+    # Without git/DVC the report still appears and says why the experiments table is missing.
+    assert "`dvc exp show` could not answer here" in text
+
+
+def test_report_without_a_finished_run_says_what_to_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        report.run_main(report.main, [])
+    assert exited.value.code == 2
+    assert "run `make repro`" in capsys.readouterr().err
+
+
+def run_data(learning_rate: float, win_rate: float | None) -> dict:
+    metrics = {} if win_rate is None else {"pairs": 10, "win_rate": win_rate}
+    return {
+        "params": {
+            "params.yaml": {"data": {"train": {"learning_rate": learning_rate, "seed": 42}}}
+        },
+        "metrics": {"reports/metrics.json": {"data": metrics}} if metrics else {},
+    }
+
+
+# Shaped like `dvc exp show --json --all-commits` of DVC 3.67 (checked on a real repository).
+EXP_SHOW = [
+    {"rev": "workspace", "name": None, "data": run_data(0.002, 0.6), "experiments": None},
+    {
+        "rev": "c1910a23dd7f57c2fb751417864acc916d00f76a",
+        "name": "main",
+        "data": run_data(0.001, 0.5),
+        "experiments": [
+            {"revs": [{"rev": "9947503aaaa", "name": "alone-hard", "data": run_data(2e-4, 0.7)}]},
+            {"revs": [{"rev": "1234567bbbb", "name": "failed-one", "data": run_data(5e-4, None)}]},
+        ],
+    },
+    {"rev": "2e98bf9f5ae5", "name": None, "data": run_data(0.001, None), "experiments": None},
+]
+
+
+def test_the_experiments_table_has_a_row_per_run_with_metrics_and_only_differing_params():
+    rows = report.experiment_rows(EXP_SHOW)
+    assert [row["experiment"] for row in rows] == [
+        "workspace",
+        "main (c1910a2)",
+        "alone-hard (on c1910a2)",
+    ]
+    lines = report.experiments_table(rows).splitlines()
+    assert lines[0].startswith("| experiment | train.learning_rate | pairs | win rate")
+    assert "train.seed" not in lines[0]  # the same everywhere, so not a column
+    assert len(lines) == 2 + 3
+    assert lines[4].startswith("| alone-hard (on c1910a2) | 0.0002 | 10 | 70.0% |")
+
+
+def test_make_report_runs_the_report_command():
+    dry_run = subprocess.run(
+        ["make", "-n", "report"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert dry_run.stdout.strip().splitlines()[-1] == ".venv/bin/rewardlab report"
+
+
+def test_metrics_diff_lists_each_changed_metric_with_old_new_and_change():
+    diff = {"reports/metrics.json": {"win_rate": {"old": 0.5, "new": 0.625, "diff": 0.125}}}
+    assert "| `reports/metrics.json`: win_rate | 0.5 | 0.625 | +0.125 |" in (
+        report.metrics_diff_table(diff)
+    )
+    assert report.metrics_diff_table({}) == "No metric differs from the last commit."
