@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro report test lint clean help
+.PHONY: setup repro report seed-study test lint clean help
 help:
 	@echo "make setup  - create .venv with pinned dependencies (idempotent)"
 	@echo "make repro  - set up, then run the DVC pipeline (dvc repro)"
 	@echo "make report - figures and reports/report.md from the last run and DVC (no retraining)"
+	@echo "make seed-study - the tutorial's GPT-2 / Dahoas study as a DVC experiment (network, GPU)"
 	@echo "make test   - set up, then run the test suite offline"
 	@echo "make lint   - ruff"
 
@@ -28,6 +29,10 @@ repro: setup
 
 report: setup
 	$(BIN)/rewardlab report
+
+# The preset lives in src/rewardlab/presets/tutorial.yaml; extra flags: make seed-study ARGS="-S …"
+seed-study: setup
+	$(BIN)/rewardlab exp tutorial $(ARGS)
 
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q

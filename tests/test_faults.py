@@ -119,16 +119,20 @@ def featurized_without_running_dvc(repo: Path) -> None:
 def test_sigkill_mid_training_leaves_no_model_and_the_next_repro_resumes(repo):
     featurized_without_running_dvc(repo)
     process = start_dvc(repo, "repro", start_new_session=True)
-    deadline = time.monotonic() + 300
-    while train.latest_checkpoint(repo / "models/checkpoints") is None:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.02)
-    victims = stage_processes(process.pid)
-    assert victims
-    for pid in victims:
-        os.kill(pid, signal.SIGKILL)
-    out, _ = process.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 300
+        while train.latest_checkpoint(repo / "models/checkpoints") is None:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.02)
+        victims = stage_processes(process.pid)
+        assert victims
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever failed, leave nothing running
     assert process.returncode != 0, out
 
     model, curves = repo / "models/reward_model", repo / "reports/train"

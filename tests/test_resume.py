@@ -127,12 +127,15 @@ def test_sigint_to_the_command_saves_a_checkpoint_and_resume_matches(
         ["rewardlab", "train"], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     first_log = "reports/.train.*.tmp/plots/metrics/train/loss.tsv"
-    deadline = time.monotonic() + 120
-    while not list(folder.glob(first_log)) and process.poll() is None:
-        assert time.monotonic() < deadline, "training never logged a step"
-        time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=120)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(folder.glob(first_log)) and process.poll() is None:
+            assert time.monotonic() < deadline, "training never logged a step"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()  # a no-op once it has exited
 
     assert process.returncode == 130, stderr.decode()
     assert "stopped by SIGINT" in stderr.decode()

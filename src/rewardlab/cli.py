@@ -27,7 +27,7 @@ MODULES = {"exp": "presets"}  # commands whose module name differs from the comm
 
 
 def usage() -> str:
-    lines = ["usage: rewardlab COMMAND [--params params.yaml]", "", "commands:"]
+    lines = ["usage: rewardlab COMMAND [options]  (rewardlab COMMAND --help)", "", "commands:"]
     lines += [f"  {name:<10} {text}" for name, text in COMMANDS.items()]
     return "\n".join(lines)
 
