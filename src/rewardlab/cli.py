@@ -22,6 +22,7 @@ COMMANDS = {
     "export": "merge the adapter into a standalone transformers folder (--model --out)",
     "report": "figures and report.md from reports/ and DVC, without retraining",
     "exp": "run a named preset as a DVC experiment (rewardlab exp tutorial)",
+    "bench": "training and scoring throughput vs the tutorial and plain TRL (reports/bench.json)",
 }
 MODULES = {"exp": "presets"}  # commands whose module name differs from the command
 

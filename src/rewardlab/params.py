@@ -127,6 +127,12 @@ class TrainParams(Section):
     resume: bool = True
     """Continue from the newest checkpoint in models/checkpoints when it was made with the same
     params, features and code; otherwise (or when false) the checkpoints are cleared first."""
+    launcher: Literal["python", "accelerate"] = "python"
+    """``accelerate``: the stage re-launches itself with ``accelerate launch`` (DDP, DeepSpeed)."""
+    num_processes: PositiveInt = 1
+    """Processes for ``launcher: accelerate`` (GPUs, or CPU processes on a machine without)."""
+    accelerate_config: str | None = None
+    """An ``accelerate config`` YAML (multi-node, DeepSpeed, FSDP); overrides num_processes."""
     full_determinism: bool = False
     """GPU only: deterministic kernels (transformers' ``enable_full_determinism``), slower.
     CPU runs are bitwise reproducible without it."""

@@ -19,13 +19,18 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+import torch
+from accelerate import PartialState
 from datasets import Dataset, load_from_disk
 from dvclive import Live
 from transformers import TrainerCallback, enable_full_determinism, set_seed
@@ -48,6 +53,7 @@ TRAIN_COLUMNS = ["chosen_ids", "rejected_ids", "length"]
 # The curves worth plotting; timings are left out because they differ on every run.
 CURVES = ("loss", "accuracy", "margin", "learning_rate", "grad_norm")
 RUN_FILE = "run.json"  # which run the checkpoints beside it belong to
+LAUNCHED = "REWARDLAB_LAUNCHED"
 LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate")
 
 
@@ -154,6 +160,7 @@ def reward_config(params: Params, output_dir: Path) -> RewardConfig:
         max_length=None,  # featurize already applied the token budget
         disable_dropout=False,  # keep LoRA dropout as configured
         report_to="none",  # dvclive is wired explicitly below, at the right step
+        use_cpu=not torch.cuda.is_available(),  # also makes several CPU processes use gloo
     )
 
 
@@ -217,7 +224,14 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
     """Train (or resume) and save the model and curves; ``callbacks`` join the trainer's."""
     if not FEATURES_DIR.exists():
         raise UserError(f"{FEATURES_DIR} is missing: run `dvc repro featurize` first.")
-    resume_from = resume_point(params, run_fingerprint(params))
+    # Under `accelerate launch` every process trains, but only the main one touches the files.
+    processes = PartialState(cpu=not torch.cuda.is_available())
+    main_process = processes.is_main_process
+    with processes.main_process_first():
+        if main_process:
+            resume_from = resume_point(params, run_fingerprint(params))
+        else:  # the main process has already cleared or kept the checkpoints
+            resume_from = latest_checkpoint(CHECKPOINT_DIR) if params.train.resume else None
     features = load_from_disk(str(FEATURES_DIR)).select_columns(TRAIN_COLUMNS)
     feature_stats = json.loads((FEATURES_DIR / "stats.json").read_text())
     tokenizer = load_tokenizer(params.model)
@@ -228,8 +242,16 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
         disable_dropout(model)
     peft_config = lora_config(params.lora, model, fresh_modules)
     stopper = StopOnSignal()
-    with atomic_dir(TRAIN_CURVES_DIR) as curves_dir, atomic_dir(MODEL_DIR) as model_dir:
-        live = Live(str(curves_dir), dvcyaml=None, save_dvc_exp=False, report=None)
+    outputs = (
+        (atomic_dir(TRAIN_CURVES_DIR), atomic_dir(MODEL_DIR))
+        if main_process
+        else (nullcontext(), nullcontext())
+    )
+    with outputs[0] as curves_dir, outputs[1] as model_dir:
+        curves = []
+        if main_process:
+            live = Live(str(curves_dir), dvcyaml=None, save_dvc_exp=False, report=None)
+            curves = [DvcLiveCurves(live)]
         trainer = RewardTrainer(
             model=model,
             args=reward_config(params, CHECKPOINT_DIR),
@@ -237,7 +259,7 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
             eval_dataset=eval_subset(features["test"], params.train.eval_pairs),
             processing_class=tokenizer,
             peft_config=peft_config,
-            callbacks=[DvcLiveCurves(live), stopper, *callbacks],
+            callbacks=[*curves, stopper, *callbacks],
         )
         if resume_from is not None:
             print(f"train: resuming from {resume_from}")
@@ -246,10 +268,12 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
         state = trainer.state
         if stopper.signum is not None and state.global_step < state.max_steps:
             raise StageInterrupted(_interrupted_message(params, stopper.signum), stopper.signum)
+        trainer.save_model(str(model_dir) if main_process else None)  # writes on main only
+        if not main_process:
+            return
         live.end()
         # dvclive keeps keys in first-logged order, which a resumed run replays differently.
         write_json(curves_dir / "metrics.json", live.summary)
-        trainer.save_model(str(model_dir))
         # The trainer also pickles its arguments there; rewardlab.json records them as JSON, and
         # a model folder should hold nothing that must be unpickled to be read.
         (model_dir / "training_args.bin").unlink(missing_ok=True)
@@ -292,8 +316,29 @@ def _interrupted_message(params: Params, signum: int) -> str:
     )
 
 
+def accelerate_command(params: Params, argv: Sequence[str]) -> list[str]:
+    """``accelerate launch`` for this stage; a config file, when given, decides the topology."""
+    t = params.train
+    command = [sys.executable, "-m", "accelerate.commands.launch"]
+    if t.accelerate_config:
+        command += ["--config_file", t.accelerate_config]
+    else:
+        command += ["--num_processes", str(t.num_processes)]
+        command += ["--mixed_precision", {"fp32": "no"}.get(t.mixed_precision, t.mixed_precision)]
+        if t.num_processes > 1:  # torchrun under the hood; without CUDA, CPU processes on gloo
+            command += ["--multi_gpu"]
+        elif not torch.cuda.is_available():
+            command += ["--cpu"]
+    return [*command, "-m", "rewardlab.train", *argv]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    run(params_from_argv(argv, __doc__))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    params = params_from_argv(argv, __doc__)
+    if params.train.launcher == "accelerate" and LAUNCHED not in os.environ:
+        env = {**os.environ, LAUNCHED: "1"}  # the launched processes must not launch again
+        sys.exit(subprocess.call(accelerate_command(params, argv), env=env))
+    run(params)
 
 
 if __name__ == "__main__":

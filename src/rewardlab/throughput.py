@@ -1,0 +1,179 @@
+"""Measuring throughput for ``rewardlab bench``: the roof, the clock, and the two scoring loops.
+
+Rates are real (non-pad) tokens and pairs per second, so padding shows up as lost speed, never as
+work. Timed units (micro-batches, pairs, scoring passes) are dealt round-robin into windows and
+the median window is reported: round-robin, because length-grouped batches come longest first and
+consecutive windows would differ by sequence length rather than by noise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
+
+from rewardlab.errors import UserError
+from rewardlab.scoring import score_responses
+
+
+def peak_matmul_flops(dtype: torch.dtype = torch.float32, sizes: Sequence[int] = (512, 1024, 2048)):
+    """Best FLOP/s of square matmuls: the roof that MFU is measured against, here and now."""
+    best = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b  # warm-up: thread pool, packing buffers
+        for _ in range(5):
+            start = time.perf_counter()
+            a @ b
+            best = max(best, 2 * n**3 / (time.perf_counter() - start))
+    return best
+
+
+def non_embedding_params(model: PreTrainedModel) -> int:
+    """N of the model-FLOPs formula: embedding rows are looked up, not multiplied."""
+    tables = {
+        id(p) for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters()
+    }
+    return sum(p.numel() for p in model.parameters() if id(p) not in tables)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` intra-op threads (None: leave torch's choice alone)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n or before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def window_rates(
+    seconds: Sequence[float], tokens: Sequence[int], pairs: Sequence[int], warmup: int, repeats: int
+) -> dict[str, Any]:
+    """Median tokens/s and pairs/s over ``repeats`` round-robin windows after the warm-up.
+
+    At least one unit is always timed, even if that eats into the warm-up (tiny runs only).
+    """
+    units = list(zip(seconds, tokens, pairs, strict=True))
+    if not units:
+        raise UserError("bench: nothing was timed; raise --pairs.")
+    units = units[min(warmup, len(units) - 1) :]
+    windows = [units[w::repeats] for w in range(min(repeats, len(units)))]
+    rates = [
+        (sum(u[1] for u in w) / sum(u[0] for u in w), sum(u[2] for u in w) / sum(u[0] for u in w))
+        for w in windows
+    ]
+    return {
+        "tokens_per_s": statistics.median(r[0] for r in rates),
+        "pairs_per_s": statistics.median(r[1] for r in rates),
+        "window_tokens_per_s": [r[0] for r in rates],
+        "timed_units": len(units),
+        "timed_seconds": sum(u[0] for u in units),
+    }
+
+
+class MicroBatchClock(TrainerCallback):
+    """Stamp every micro-batch's end with the trainer's running count of non-pad tokens.
+
+    Between two stamps lie a forward and backward pass and whatever the trainer does around it
+    (collation, the optimizer step closing an accumulation): what a user waits for. Training
+    stops early once every window has a micro-batch and ``max_seconds`` have passed.
+    """
+
+    def __init__(self, warmup: int, repeats: int, max_seconds: float) -> None:
+        self.warmup, self.repeats, self.max_seconds = warmup, repeats, max_seconds
+        self.stamps: list[tuple[float, int]] = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.stamps = [(time.perf_counter(), state.num_input_tokens_seen)]
+
+    def on_substep_end(self, args, state, control, **kwargs):
+        self.stamps.append((time.perf_counter(), state.num_input_tokens_seen))
+        timed = len(self.stamps) - 1 - self.warmup
+        if timed >= self.repeats and self.stamps[-1][0] - self.stamps[0][0] > self.max_seconds:
+            control.should_training_stop = True
+
+    on_step_end = on_substep_end
+
+    def rates(self, batch_size: int, pool: int) -> dict[str, Any]:
+        times, seen = zip(*self.stamps, strict=True)
+        n = len(times) - 1
+        return {
+            **window_rates(
+                [b - a for a, b in itertools.pairwise(times)],
+                [b - a for a, b in itertools.pairwise(seen)],
+                [min(batch_size, pool - i * batch_size) for i in range(n)],
+                self.warmup,
+                self.repeats,
+            ),
+            "pairs_trained": min(n * batch_size, pool),
+        }
+
+
+def score_tutorial_loop(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    rows: Sequence[dict[str, str]],
+    pair_tokens: Sequence[int],
+    opts: Any,
+) -> tuple[dict[str, Any], list[float]]:
+    """The tutorial's ``predict_and_get_logits`` on both sides of each pair, timed per pair.
+
+    One text per forward, tokenized on the spot, under ``no_grad``, LoRA unmerged, eval mode.
+    """
+    model.eval()
+    seconds, rewards, start = [], [], time.perf_counter()
+    for row in rows:
+        tick = time.perf_counter()
+        for text in (row["chosen_text"], row["rejected_text"]):
+            inputs = tokenizer(
+                text,
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=512,
+                # Zeros for BERT, which is its default anyway; GPT-2's tokenizer returns none,
+                # and GPT-2 would add them as embeddings.
+                return_token_type_ids=False,
+            )
+            with torch.no_grad():
+                rewards.append(model(**inputs).logits.squeeze().item())
+        seconds.append(time.perf_counter() - tick)
+        enough = len(seconds) - opts.warmup >= opts.repeats
+        if enough and time.perf_counter() - start > opts.max_seconds:
+            break
+    n = len(seconds)
+    return window_rates(seconds, pair_tokens[:n], [1] * n, opts.warmup, opts.repeats), rewards
+
+
+def score_batched(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    metadata: dict[str, Any],
+    rows: Sequence[dict[str, str]],
+    pair_tokens: Sequence[int],
+    opts: Any,
+    batch_size: int,
+    bf16: bool = False,
+) -> tuple[dict[str, Any], list[float]]:
+    """``rewardlab score``: all sides in one ``score_responses`` call; one pass is one unit."""
+    prompts = [row["prompt"] for row in rows] * 2
+    responses = [row["chosen"] for row in rows] + [row["rejected"] for row in rows]
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+    warmup, seconds = min(opts.warmup, 1), []
+    for _ in range(warmup + opts.repeats):
+        tick = time.perf_counter()
+        with autocast:
+            rewards = score_responses(model, tokenizer, metadata, prompts, responses, batch_size)
+        seconds.append(time.perf_counter() - tick)
+    n, half = len(seconds), len(rows)
+    stats = window_rates(seconds, [sum(pair_tokens)] * n, [half] * n, warmup, opts.repeats)
+    # In the tutorial loop's order (chosen, rejected, chosen, ...) so the two can be compared.
+    return stats, [r for pair in zip(rewards[:half], rewards[half:], strict=True) for r in pair]

@@ -1,0 +1,71 @@
+"""The train stage under `accelerate launch`: two CPU processes (gloo), outputs written once."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import toy_pairs, write_jsonl, write_params
+from rewardlab.params import Params, TrainParams
+from rewardlab.train import accelerate_command
+
+
+def test_the_launch_command_follows_the_params():
+    params = Params(train=TrainParams(launcher="accelerate", num_processes=2))
+    command = accelerate_command(params, ["--params", "p.yaml"])
+    assert command[1:3] == ["-m", "accelerate.commands.launch"]
+    assert command[command.index("--num_processes") + 1] == "2"
+    assert command[command.index("--mixed_precision") + 1] == "no"
+    assert "--multi_gpu" in command  # torchrun: on a machine without CUDA, CPU processes
+    assert command[-4:] == ["-m", "rewardlab.train", "--params", "p.yaml"]
+    with_file = Params(train=TrainParams(launcher="accelerate", accelerate_config="ds.yaml"))
+    assert "--num_processes" not in accelerate_command(with_file, [])
+    assert accelerate_command(with_file, [])[3:5] == ["--config_file", "ds.yaml"]
+
+
+def test_two_cpu_processes_train_and_write_the_outputs_once(tiny_gpt2, tmp_path):
+    write_params(
+        tmp_path,
+        {
+            "data": {"source": str(write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(40)))},
+            "model": {"name_or_path": str(tiny_gpt2)},
+            "train": {
+                "launcher": "accelerate",
+                "num_processes": 2,
+                "max_steps": 4,
+                "per_device_train_batch_size": 2,
+                "logging_steps": 1,
+                "eval_steps": 2,
+            },
+        },
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for stage in ("prepare", "featurize", "train", "evaluate"):
+        result = subprocess.run(
+            [sys.executable, "-m", "rewardlab", stage],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        if stage == "train":
+            assert result.stdout.count("train: saved models/reward_model after 4 steps") == 1
+
+    model_dir = tmp_path / "models/reward_model"
+    assert sorted(p.name for p in model_dir.iterdir()) == [
+        "README.md",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "rewardlab.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
+    assert json.loads((model_dir / "rewardlab.json").read_text())["train"]["num_processes"] == 2
+    loss = (tmp_path / "reports/train/plots/metrics/train/loss.tsv").read_text().splitlines()
+    assert [row.split("\t")[0] for row in loss[1:]] == ["1", "2", "3", "4"]  # each step once
+    leftovers = [p.name for p in tmp_path.rglob(".*.tmp")]
+    assert leftovers == []
+    metrics = json.loads((tmp_path / "reports/metrics.json").read_text())
+    assert metrics["pairs"] == 8 and 0.0 <= metrics["win_rate"] <= 1.0

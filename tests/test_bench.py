@@ -1,0 +1,91 @@
+"""`rewardlab bench` on a tiny GPT-2: it runs in seconds and writes a well-formed table and JSON.
+
+Speed is never asserted here: timings on a shared machine prove nothing. What is checked is the
+harness: every recipe and lever gets a row with positive rates, and the two scoring paths agree.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from transformers import GPT2Config, GPT2ForSequenceClassification
+
+from rewardlab import bench
+from rewardlab.errors import UserError
+from rewardlab.throughput import window_rates
+
+
+def tiny_gpt2(tokenizer):
+    # The MiniLM tokenizer's ids must fit the vocabulary; 128 positions keep the tutorial's
+    # pad-to-max recipe cheap.
+    config = GPT2Config(
+        vocab_size=tokenizer.vocab_size,
+        n_positions=128,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return GPT2ForSequenceClassification(config), ["score"]
+
+
+def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(bench.MODELS, "gpt2", tiny_gpt2)
+    output = tmp_path / "bench.json"
+    bench.main(
+        [
+            *("--pairs", "6", "--eval-pairs", "4", "--repeats", "2", "--warmup", "0"),
+            *("--max-seconds", "0", "--models", "gpt2", "--levers", "--output", str(output)),
+        ]
+    )
+    result = json.loads(output.read_text())
+    entry = result["models"]["gpt2"]
+    levers = [f"rewardlab + {lever}" for lever in bench.TRAIN_LEVERS]
+    assert list(entry["train"]) == [*bench.RECIPES, *levers]
+    assert list(entry["score"]) == [
+        "tutorial",
+        "rewardlab",
+        *(f"rewardlab + {lever}" for lever in bench.SCORE_LEVERS),
+    ]
+    for stats in [*entry["train"].values(), *entry["score"].values()]:
+        assert stats["tokens_per_s"] > 0 and stats["pairs_per_s"] > 0 and stats["mfu"] > 0
+    for stats in entry["train"].values():
+        assert 0 <= stats["accuracy"] <= 1 and 1 <= stats["pairs_trained"] <= 6
+    assert result["peak_flops"]["fp32"] > 0 and entry["non_embedding_params"] > 0
+    assert set(entry["speedup"]) == {"train_vs_tutorial", "train_vs_trl", "score_vs_tutorial"}
+    # The tutorial's loop (LoRA unmerged, one text at a time) and the merged, batched path
+    # score the same trained model: they must agree.
+    assert entry["max_reward_difference_loop_vs_batched"] < 1e-4
+
+    table = capsys.readouterr().out
+    header = next(line for line in table.splitlines() if line.startswith("| model"))
+    columns = len(header.split("|"))
+    rows = [line for line in table.splitlines() if line.startswith("| gpt2 |")]
+    assert len(rows) == len(entry["train"]) + len(entry["score"]) + 1  # + the untrained row
+    assert all(len(row.split("|")) == columns for row in rows)
+    assert "| gpt2 | train | tutorial |" in table and "| gpt2 | score | rewardlab |" in table
+
+
+@pytest.mark.filterwarnings("ignore:.*gradient_checkpointing.*:FutureWarning")
+def test_the_tutorial_recipe_pads_every_sequence_to_the_models_maximum(tmp_path):
+    args = bench.recipe_args("tutorial", bench.Params(), 1024, str(tmp_path))
+    assert args.pad_to_multiple_of == 1024
+    assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (3, 8)
+    assert bench.recipe_args("trl", bench.Params(), 1024, str(tmp_path)).pad_to_multiple_of is None
+
+
+def test_windows_are_dealt_round_robin_after_the_warm_up():
+    # Units slow down steadily (longest batches first, say): round-robin windows each see a
+    # fair share of slow and fast units, so they differ only by noise.
+    seconds = [100.0, 1.0, 2.0, 3.0, 4.0]  # the first one is the warm-up
+    rates = window_rates(seconds, [10] * 5, [1] * 5, warmup=1, repeats=2)
+    assert rates["timed_units"] == 4
+    assert rates["window_tokens_per_s"] == pytest.approx([20 / 4, 20 / 6])
+    assert rates["pairs_per_s"] == pytest.approx((2 / 4 + 2 / 6) / 2)
+
+
+def test_unknown_models_are_refused_before_any_work():
+    with pytest.raises(UserError, match="unknown model"):
+        bench.parse_args(["--models", "minilm,llama"])
