@@ -16,6 +16,17 @@ from pathlib import Path
 
 from conftest import REPO_ROOT, write_params
 
+# The default pipeline (builtin pairs, builtin:minilm, LoRA), shrunk to seconds.
+TINY = {
+    "data": {"num_pairs": 120},
+    "featurize": {"max_length": 64},
+    "train": {
+        "max_steps": 4,
+        "per_device_train_batch_size": 8,
+        "logging_steps": 2,
+        "eval_steps": 2,
+    },
+}
 REPO_FILES = ["src", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "pyproject.toml"]
 
 

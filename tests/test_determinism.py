@@ -7,21 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dvc_repo import make_repo, start_dvc
+from dvc_repo import TINY, make_repo, start_dvc
 
 pytestmark = pytest.mark.e2e
-
-# The default pipeline (builtin pairs, builtin:minilm, LoRA) shrunk, as in test_pipeline.py.
-TINY = {
-    "data": {"num_pairs": 120},
-    "featurize": {"max_length": 64},
-    "train": {
-        "max_steps": 4,
-        "per_device_train_batch_size": 8,
-        "logging_steps": 2,
-        "eval_steps": 2,
-    },
-}
 
 
 def out_hashes(repo: Path) -> dict[str, str]:

@@ -7,42 +7,28 @@ What a researcher relies on: `dvc repro` builds everything, re-runs only what ch
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, write_params
+from dvc_repo import TINY, make_repo
+from dvc_repo import dvc as dvc_result
+from dvc_repo import run as run_result
 
 pytestmark = pytest.mark.e2e
 
-TINY = {
-    "data": {"num_pairs": 120},
-    "featurize": {"max_length": 64},
-    "train": {
-        "max_steps": 4,
-        "per_device_train_batch_size": 8,
-        "logging_steps": 2,
-        "eval_steps": 2,
-    },
-}
-REPO_FILES = ["src", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "pyproject.toml"]
 STAGES = ("prepare", "featurize", "train", "evaluate")
 
 
 def run(repo: Path, *args: str) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    result = run_result(repo, *args)
     return result.stdout + result.stderr
 
 
 def dvc(repo: Path, *args: str) -> str:
-    return run(repo, sys.executable, "-m", "dvc", *args)
+    result = dvc_result(repo, *args)
+    return result.stdout + result.stderr
 
 
 def stages_run(output: str) -> list[str]:
@@ -57,18 +43,7 @@ def set_param(repo: Path, section: str, key: str, value: object) -> None:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = tmp_path_factory.mktemp("pipeline")
-    for name in REPO_FILES:
-        source, target = REPO_ROOT / name, repo / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, target)
-    write_params(repo, TINY)
-    run(repo, "git", "init", "-q", "-b", "main")
-    run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
-    run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny")
+    repo = make_repo(tmp_path_factory.mktemp("pipeline"), TINY)
     assert stages_run(dvc(repo, "repro")) == list(STAGES)
     run(repo, "git", "add", "-A")
     run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")
