@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: setup repro report seed-study test lint clean help
+.PHONY: setup repro report seed-study bench test lint clean help
 help:
 	@echo "make setup  - create .venv with pinned dependencies (idempotent)"
 	@echo "make repro  - set up, then run the DVC pipeline (dvc repro)"
 	@echo "make report - figures and reports/report.md from the last run and DVC (no retraining)"
 	@echo "make seed-study - the tutorial's GPT-2 / Dahoas study as a DVC experiment (network, GPU)"
+	@echo "make bench  - training/scoring throughput vs the tutorial and plain TRL (reports/bench.json)"
 	@echo "make test   - set up, then run the test suite offline"
 	@echo "make lint   - ruff"
 
@@ -33,6 +34,9 @@ report: setup
 # The preset lives in src/rewardlab/presets/tutorial.yaml; extra flags: make seed-study ARGS="-S …"
 seed-study: setup
 	$(BIN)/rewardlab exp tutorial $(ARGS)
+
+bench: setup
+	$(BIN)/rewardlab bench
 
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q

@@ -339,6 +339,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         env = {**os.environ, LAUNCHED: "1"}  # the launched processes must not launch again
         sys.exit(subprocess.call(accelerate_command(params, argv), env=env))
     run(params)
+    processes = PartialState()
+    if processes.use_distributed:
+        # Every process waits for the main one to finish writing, then leaves the group
+        # together: a process that exits with the gloo group alive aborts (SIGABRT).
+        processes.wait_for_everyone()
+        processes.destroy_process_group()
 
 
 if __name__ == "__main__":
