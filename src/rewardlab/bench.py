@@ -1,47 +1,36 @@
 """``rewardlab bench``: training and scoring speed against the tutorial's recipe and plain TRL.
 
-    rewardlab bench [--pairs 128] [--models minilm,gpt2] [--levers] [--output reports/bench.json]
+One process, the same builtin pairs, the same models: ``builtin:minilm``, and a GPT-2 from
+``GPT2Config()`` with random weights standing in for the tutorial's ``gpt2`` (no Hub needed).
+Both read the MiniLM tokenizer's ids: they fit GPT-2's vocabulary, WordPiece and GPT-2's BPE cut
+English into about as many tokens, and for speed only the lengths matter.
 
-One process, the same builtin pairs, the same models: ``builtin:minilm``, and a GPT-2 built from
-``GPT2Config()`` with random weights standing in for the tutorial's ``gpt2`` (the Hub is not
-needed). Both read the MiniLM tokenizer's ids: every id fits GPT-2's vocabulary, WordPiece and
-GPT-2's BPE cut English into similar numbers of tokens, and for speed only the lengths matter.
+Training runs TRL's ``RewardTrainer`` one epoch over the same ``--pairs`` pairs, on a fresh copy
+of the model with the same LoRA, three ways: ``tutorial`` (every sequence padded to the model's
+maximum, batch 3, accumulation 8, lr 1.41e-5, dropout on, as its trainer did), ``trl``
+(``RewardConfig()`` defaults, bf16 off as a CPU needs) and ``rewardlab`` (this repo's params,
+through ``train.reward_config``). Scoring runs the tutorial's one-text-per-forward loop against
+``score_responses``, the path of ``rewardlab score`` and evaluate (length-sorted batches,
+inference mode, LoRA merged). ``--levers`` adds this repo's recipe with one thing changed.
 
-Training: TRL's ``RewardTrainer``, one epoch over the same ``--pairs`` pairs, a fresh copy of the
-model and the same LoRA (r 8, alpha 32, dropout 0.1) for each recipe:
-
-* ``tutorial``: every sequence padded to the model's maximum (GPT-2 1024, MiniLM 512), batch 3,
-  gradient accumulation 8, lr 1.41e-5, random order; dropout on and no gradient checkpointing,
-  as the trainer it used did;
-* ``trl``: ``RewardConfig()`` defaults (batch 8, lr 1e-4, gradient checkpointing, dropout off,
-  random order, padding per batch), bf16 off because a CPU cannot run it;
-* ``rewardlab``: this repo's params, through ``train.reward_config`` as ``rewardlab train`` does.
-
-Scoring, with the model ``rewardlab`` trained: the tutorial's loop (one text per forward) against
-``score_responses``, the code behind ``rewardlab score`` (length-sorted batches, inference mode,
-LoRA merged as ``load_reward_model`` does). ``--levers`` adds rows for this repo's recipe with
-one thing changed. How the clock works: :mod:`rewardlab.throughput`.
-
-MFU = model FLOP/s over the best square-matmul FLOP/s measured in the same run, in the recipe's
-precision. Model FLOPs count real tokens only, N = non-embedding parameters: a LoRA step on a
-frozen base costs 2N per token forward and 2N backward (activation gradients; LoRA's own weight
-gradients are negligible), 4N in all; scoring costs 2N. Recomputation (gradient checkpointing)
-is not useful work and is not counted.
+MFU: model FLOP/s over the best square-matmul FLOP/s of the same run, in the recipe's precision.
+Model FLOPs count real tokens only, with N the non-embedding parameters: a LoRA step on a frozen
+base is 2N per token forward and 2N backward (activation gradients; LoRA's own are negligible),
+so 4N; scoring is 2N. Gradient checkpointing's recomputation is not useful work: not counted.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import importlib.metadata
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,17 +50,19 @@ from trl import RewardConfig, RewardTrainer
 
 from rewardlab.builtin_data import generate_pairs
 from rewardlab.errors import UserError, run_main
-from rewardlab.featurize import tokenize_split
+from rewardlab.featurize import SIDES, tokenize_split
 from rewardlab.modeling import disable_dropout, load_base_model, load_tokenizer, lora_config
 from rewardlab.params import DEFAULT_PARAMS, ModelParams, Params, load_params
 from rewardlab.prepare import format_pair
 from rewardlab.scoring import score_token_ids
 from rewardlab.throughput import (
     MicroBatchClock,
+    machine,
     non_embedding_params,
     peak_matmul_flops,
     score_batched,
     score_tutorial_loop,
+    table,
     torch_threads,
 )
 from rewardlab.train import reward_config
@@ -86,6 +77,7 @@ TRAIN_LEVERS: dict[str, dict[str, Any]] = {
     "bf16 autocast": {"bf16": True, "mixed_precision": "bf16"},
     "1 thread": {"threads": 1},
 }
+# "LoRA unmerged" is measured too: the model before merge_and_unload.
 SCORE_LEVERS: dict[str, dict[str, Any]] = {
     "batch 512": {"batch_size": 512},
     "bf16 autocast": {"bf16": True},
@@ -94,7 +86,6 @@ SCORE_LEVERS: dict[str, dict[str, Any]] = {
 
 
 def _gpt2(tokenizer: PreTrainedTokenizerBase) -> tuple[PreTrainedModel, list[str]]:
-    set_seed(SEED)
     config = GPT2Config(num_labels=1, pad_token_id=tokenizer.pad_token_id)
     return GPT2ForSequenceClassification(config), ["score"]
 
@@ -134,6 +125,16 @@ def recipe_args(recipe: str, params: Params, max_length: int, out: str) -> Rewar
     return args
 
 
+@dataclass(frozen=True)
+class Bench:
+    """What every measurement shares: tokenizer, this repo's params, the data, the options."""
+
+    tokenizer: PreTrainedTokenizerBase
+    params: Params
+    data: dict[str, Any]
+    opts: argparse.Namespace
+
+
 def builtin_data(tokenizer, params: Params, pairs: int, eval_pairs: int) -> dict[str, Any]:
     """Builtin pairs rendered and tokenized as prepare and featurize do; the tail is held out."""
     rows = [format_pair(r, params.prepare.template) for r in generate_pairs(pairs + eval_pairs)]
@@ -147,7 +148,7 @@ def builtin_data(tokenizer, params: Params, pairs: int, eval_pairs: int) -> dict
         "test_pair_tokens": [
             len(c) + len(r) for c, r in zip(test["chosen_ids"], test["rejected_ids"], strict=True)
         ],
-        "tokens_per_sequence": stats["chosen_tokens"],
+        "tokens_per_sequence": {side: stats[f"{side}_tokens"] for side in SIDES},
     }
 
 
@@ -160,31 +161,23 @@ def accuracy(model: PreTrainedModel, test: Dataset, pad_token_id: int) -> float:
 
 
 def train_recipe(
-    recipe: str,
-    base,
-    fresh,
-    data,
-    tokenizer,
-    params,
-    opts,
-    overrides: dict | None = None,
-    with_accuracy: bool = True,
+    bench: Bench, recipe: str, base, fresh, overrides: dict, with_accuracy: bool
 ) -> tuple[dict[str, Any], PreTrainedModel]:
     """Train ``recipe`` (plus ``overrides``) on a copy of ``base``; its rates and trained model."""
-    model = copy.deepcopy(base)
+    model, params, data = copy.deepcopy(base), bench.params, bench.data
     if recipe == "rewardlab" and params.train.disable_base_dropout:
         disable_dropout(model)  # as train.py does: the base's dropout off, LoRA's kept
-    clock = MicroBatchClock(opts.warmup, opts.repeats, opts.max_seconds)
+    clock = MicroBatchClock(bench.opts.warmup, bench.opts.repeats, bench.opts.max_seconds)
     with tempfile.TemporaryDirectory() as out:
         args = recipe_args(recipe, params, model.config.max_position_embeddings, out)
-        for key, value in (overrides or {}).items():
+        for key, value in overrides.items():
             setattr(args, key, value)
         set_seed(SEED)  # the same LoRA initialisation for every recipe
         trainer = RewardTrainer(
             model=model,
             args=args,
             train_dataset=data["train"],
-            processing_class=tokenizer,
+            processing_class=bench.tokenizer,
             peft_config=lora_config(params.lora, model, fresh),
             callbacks=[clock],
         )
@@ -192,99 +185,89 @@ def train_recipe(
         trainer.train()
     stats = clock.rates(args.per_device_train_batch_size, len(data["train"]))
     if with_accuracy:
-        stats["accuracy"] = accuracy(trainer.model, data["test"], tokenizer.pad_token_id)
+        stats["accuracy"] = accuracy(trainer.model, data["test"], bench.tokenizer.pad_token_id)
     return stats, trainer.model
 
 
-def _progress(workload: str, recipe: str, lever: str, stats: dict) -> None:
-    """A line per measurement on stderr: the whole run takes minutes."""
-    name = f"{recipe} + {lever}" if lever else recipe
+def _record(rows: dict, name: str, stats: dict, flops_per_token: int, bf16: bool) -> None:
+    """File a measurement under ``name`` with its model FLOP/s; say so on stderr."""
+    stats.update(model_flops_per_s=flops_per_token * stats["tokens_per_s"])
+    rows[name] = {**stats, "precision": "bf16" if bf16 else "fp32"}
     print(
-        f"bench: {time.strftime('%H:%M:%S')} {workload} {name}: "
-        f"{stats['tokens_per_s']:,.0f} tokens/s over {stats['timed_seconds']:.1f} s",
+        f"bench: {time.strftime('%H:%M:%S')} {name}: {stats['tokens_per_s']:,.0f} real "
+        f"tokens/s over {stats['timed_seconds']:.1f} s",
         file=sys.stderr,
     )
 
 
-def train_all(base, fresh, n, data, tokenizer, params, opts, with_accuracy) -> tuple[dict, Any]:
+def train_all(bench: Bench, base, fresh, n: int, with_accuracy: bool) -> tuple[dict, Any]:
     """Rates of every recipe (and lever); also the model the ``rewardlab`` recipe trained."""
     train, trained = {}, None
     runs = [(r, "") for r in RECIPES] + [("rewardlab", lever) for lever in TRAIN_LEVERS]
-    for recipe, lever in runs if opts.levers else runs[: len(RECIPES)]:
+    for recipe, lever in runs if bench.opts.levers else runs[: len(RECIPES)]:
         overrides = dict(TRAIN_LEVERS.get(lever, {}))
         with torch_threads(overrides.pop("threads", None)):
-            stats, model = train_recipe(
-                recipe, base, fresh, data, tokenizer, params, opts, overrides, with_accuracy
-            )
-        stats["model_flops_per_s"] = 4 * n * stats["tokens_per_s"]
-        stats["precision"] = "bf16" if overrides.get("bf16") else "fp32"
-        train[f"{recipe} + {lever}" if lever else recipe] = stats
-        _progress("train", recipe, lever, stats)
-        if recipe == "rewardlab" and not lever:
-            trained = model
+            stats, model = train_recipe(bench, recipe, base, fresh, overrides, with_accuracy)
+        name = f"{recipe} + {lever}" if lever else recipe
+        _record(train, name, stats, 4 * n, overrides.get("bf16", False))
+        trained = model if name == "rewardlab" else trained
     return train, trained
 
 
-def score_all(trained, n, data, tokenizer, params, opts) -> tuple[dict, float]:
-    """Scoring rates, the tutorial's loop first (LoRA unmerged), then merged and batched."""
-    rows, pair_tokens = data["test_rows"], data["test_pair_tokens"]
+def score_all(bench: Bench, trained: PreTrainedModel, n: int) -> dict:
+    """The tutorial's loop, then ``rewardlab score``'s path, on the model rewardlab trained.
+
+    Every row also says how far its rewards are from the loop's: the same model scored two
+    ways must agree (up to bf16's rounding where a lever asks for it).
+    """
+    params, opts, rows = bench.params, bench.opts, bench.data["test_rows"]
+    pair_tokens = bench.data["test_pair_tokens"]
     metadata = {"template": params.prepare.template, "max_length": params.featurize.max_length}
-    loop, loop_rewards = score_tutorial_loop(trained, tokenizer, rows, pair_tokens, opts)
-    score = {
-        "tutorial": {**loop, "model_flops_per_s": 2 * n * loop["tokens_per_s"], "precision": "fp32"}
-    }
-    _progress("score", "tutorial", "", loop)
-    merged = trained.merge_and_unload()  # as modeling.load_reward_model hands it to scoring
-    for lever, options in [("", {}), *(SCORE_LEVERS.items() if opts.levers else [])]:
+    score: dict[str, Any] = {}
+    stats, reference = score_tutorial_loop(trained, bench.tokenizer, rows, pair_tokens, opts)
+    _record(score, "tutorial", stats, 2 * n, False)
+
+    def batched(name: str, model: PreTrainedModel, threads=None, **options) -> None:
         options = {"batch_size": params.evaluate.batch_size, **options}
-        with torch_threads(options.pop("threads", None)):
+        with torch_threads(threads):
             stats, rewards = score_batched(
-                merged, tokenizer, metadata, rows, pair_tokens, opts, **options
+                model, bench.tokenizer, metadata, rows, pair_tokens, opts, **options
             )
-        stats["model_flops_per_s"] = 2 * n * stats["tokens_per_s"]
-        stats["precision"] = "bf16" if options.get("bf16") else "fp32"
-        score[f"rewardlab + {lever}" if lever else "rewardlab"] = stats
-        _progress("score", "rewardlab", lever, stats)
-        if not lever:  # one model scored two ways: the rewards must agree
-            diff = max(abs(a - b) for a, b in zip(loop_rewards, rewards, strict=False))
-    return score, diff
+        stats["max_reward_difference"] = max(
+            abs(a - b) for a, b in zip(reference, rewards, strict=False)
+        )
+        _record(score, name, stats, 2 * n, options.get("bf16", False))
+
+    if opts.levers:
+        batched("rewardlab + LoRA unmerged", trained)
+    merged = trained.merge_and_unload()  # as modeling.load_reward_model hands it to scoring
+    batched("rewardlab", merged)
+    for lever, options in SCORE_LEVERS.items() if opts.levers else ():
+        batched(f"rewardlab + {lever}", merged, **options)
+    return score
 
 
-def bench_model(name: str, tokenizer, data: dict, params: Params, opts) -> dict:
+def bench_model(bench: Bench, name: str) -> dict:
     """Train every recipe, then score the model this repo's recipe trained, both ways."""
     set_seed(SEED)  # the fresh score head is drawn at load time
-    base, fresh = MODELS[name](tokenizer)
-    n = non_embedding_params(base)
-    with_accuracy = name not in RANDOM_WEIGHTS
-    untrained = accuracy(base, data["test"], tokenizer.pad_token_id) if with_accuracy else None
-    train, trained = train_all(base, fresh, n, data, tokenizer, params, opts, with_accuracy)
-    score, diff = score_all(trained, n, data, tokenizer, params, opts)
-    ratio = lambda rows, a, b, unit: rows[a][unit] / rows[b][unit]  # noqa: E731
+    base, fresh = MODELS[name](bench.tokenizer)
+    n, with_accuracy = non_embedding_params(base), name not in RANDOM_WEIGHTS
+    test, pad = bench.data["test"], bench.tokenizer.pad_token_id
+    untrained = accuracy(base, test, pad) if with_accuracy else None
+    train, trained = train_all(bench, base, fresh, n, with_accuracy)
+    score = score_all(bench, trained, n)
     return {
         "non_embedding_params": n,
         "max_length": base.config.max_position_embeddings,
         "untrained_accuracy": untrained,
         "train": train,
         "score": score,
-        "max_reward_difference_loop_vs_batched": diff,
         "speedup": {
-            "train_vs_tutorial": ratio(train, "rewardlab", "tutorial", "tokens_per_s"),
-            "train_vs_trl": ratio(train, "rewardlab", "trl", "tokens_per_s"),
-            "score_vs_tutorial": ratio(score, "rewardlab", "tutorial", "pairs_per_s"),
-        },
-    }
-
-
-def machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo")
-    text = cpuinfo.read_text() if cpuinfo.is_file() else ""
-    names = [ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")]
-    return {
-        "cpu": names[0] if names else platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "versions": {
-            p: importlib.metadata.version(p) for p in ("torch", "transformers", "trl", "peft")
+            "train_vs_tutorial": train["rewardlab"]["tokens_per_s"]
+            / train["tutorial"]["tokens_per_s"],
+            "train_vs_trl": train["rewardlab"]["tokens_per_s"] / train["trl"]["tokens_per_s"],
+            "score_vs_tutorial": score["rewardlab"]["pairs_per_s"]
+            / score["tutorial"]["pairs_per_s"],
         },
     }
 
@@ -299,6 +282,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     tokenizer = load_tokenizer(ModelParams())  # GPT-2 reads the same ids (see above)
     load_start = os.getloadavg()
     data = builtin_data(tokenizer, params, opts.pairs, opts.eval_pairs)
+    bench = Bench(tokenizer, params, data, opts)
     peaks = {"fp32": peak_matmul_flops(), "bf16": peak_matmul_flops(torch.bfloat16)}
     settings = ("pairs", "eval_pairs", "repeats", "warmup", "max_seconds", "models", "levers")
     result = {
@@ -306,7 +290,7 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "settings": {key: getattr(opts, key) for key in settings},
         "tokens_per_sequence": data["tokens_per_sequence"],
-        "models": {name: bench_model(name, tokenizer, data, params, opts) for name in opts.models},
+        "models": {name: bench_model(bench, name) for name in opts.models},
         "load_average": {"start": load_start, "end": os.getloadavg()},
     }
     # The roof is measured again at the end and the best kept: a busy moment at the start
@@ -321,48 +305,6 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
     return {**result, "peak_flops": peaks}
 
 
-def table(result: dict[str, Any]) -> str:
-    """Markdown, one row per model, workload and recipe; the ratios are of real tokens/s."""
-    m, peaks, load = result["machine"], result["peak_flops"], result["load_average"]
-    lines = [
-        f"{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads; best matmul "
-        f"fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s; "
-        f"1-min load average {load['start'][0]:.2f} at start, {load['end'][0]:.2f} at end; "
-        f"{result['date']}",
-        "",
-        "| model | workload | recipe | real tokens/s | pairs/s | vs tutorial | vs TRL | MFU "
-        "| held-out accuracy (pairs trained) |",
-        "|---|---|---|--:|--:|--:|--:|--:|---|",
-    ]
-    for name, entry in result["models"].items():
-        for workload in ("train", "score"):
-            rows = entry[workload]
-            for recipe, s in rows.items():
-                vs = [
-                    s["tokens_per_s"] / rows[r]["tokens_per_s"]
-                    for r in ("tutorial", "trl")
-                    if r in rows
-                ]
-                accuracy = f"{s['accuracy']:.3f}" if "accuracy" in s else "—"
-                trained = "" if workload == "score" else f"{accuracy} ({s['pairs_trained']})"
-                cells = [
-                    name,
-                    workload,
-                    recipe,
-                    f"{s['tokens_per_s']:,.0f}",
-                    f"{s['pairs_per_s']:.2f}",
-                    *(f"{v:.2f}x" for v in vs),
-                    *[""] * (2 - len(vs)),
-                    f"{s['mfu']:.1%}",
-                    trained,
-                ]
-                lines.append("| " + " | ".join(cells) + " |")
-        if entry["untrained_accuracy"] is not None:
-            untrained = f"{entry['untrained_accuracy']:.3f} (0)"
-            lines.append(f"| {name} | | untrained | | | | | | {untrained} |")
-    return "\n".join(lines)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="rewardlab bench",
@@ -374,7 +316,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--eval-pairs", type=int, default=128, help="held-out pairs for accuracy and scoring")
     add("--repeats", type=int, default=3, help="timed windows; the table shows their median")
     add("--warmup", type=int, default=1, help="untimed micro-batches (training) or pairs (loop)")
-    add("--max-seconds", type=float, default=120, help="stop a recipe early after this long")
+    add("--max-seconds", type=float, default=45, help="stop a recipe early after this long")
     add("--models", default="minilm,gpt2", help=f"comma-separated, from {', '.join(MODELS)}")
     add("--levers", action="store_true", help="also time this repo's recipe with one change")
     add("--params", default=str(DEFAULT_PARAMS), help="this repo's recipe (defaults if missing)")

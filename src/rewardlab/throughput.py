@@ -1,4 +1,4 @@
-"""Measuring throughput for ``rewardlab bench``: the roof, the clock, and the two scoring loops.
+"""Measuring throughput for ``rewardlab bench``: the roof, the clock, the scoring loops, the table.
 
 Rates are real (non-pad) tokens and pairs per second, so padding shows up as lost speed, never as
 work. Timed units (micro-batches, pairs, scoring passes) are dealt round-robin into windows and
@@ -8,11 +8,15 @@ consecutive windows would differ by sequence length rather than by noise.
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
+import os
+import platform
 import statistics
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -182,3 +186,59 @@ def score_batched(
     stats = window_rates(seconds, [sum(pair_tokens)] * n, [half] * n, warmup, opts.repeats)
     # In the tutorial loop's order (chosen, rejected, chosen, ...) so the two can be compared.
     return stats, [r for pair in zip(rewards[:half], rewards[half:], strict=True) for r in pair]
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo")
+    text = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    names = [ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")]
+    return {
+        "cpu": names[0] if names else platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {
+            p: importlib.metadata.version(p) for p in ("torch", "transformers", "trl", "peft")
+        },
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """Markdown, one row per model, workload and recipe; the ratios are of real tokens/s."""
+    m, peaks, load = result["machine"], result["peak_flops"], result["load_average"]
+    lines = [
+        f"{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads; best matmul "
+        f"fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s; "
+        f"1-min load average {load['start'][0]:.2f} at start, {load['end'][0]:.2f} at end; "
+        f"{result['date']}",
+        "",
+        "| model | workload | recipe | real tokens/s | pairs/s | vs tutorial | vs TRL | MFU "
+        "| held-out accuracy (pairs trained) |",
+        "|---|---|---|--:|--:|--:|--:|--:|---|",
+    ]
+    for name, entry in result["models"].items():
+        for workload in ("train", "score"):
+            rows = entry[workload]
+            for recipe, s in rows.items():
+                vs = [
+                    s["tokens_per_s"] / rows[r]["tokens_per_s"]
+                    for r in ("tutorial", "trl")
+                    if r in rows
+                ]
+                accuracy = f"{s['accuracy']:.3f}" if "accuracy" in s else "—"
+                trained = "" if workload == "score" else f"{accuracy} ({s['pairs_trained']})"
+                cells = [
+                    name,
+                    workload,
+                    recipe,
+                    f"{s['tokens_per_s']:,.0f}",
+                    f"{s['pairs_per_s']:.2f}",
+                    *(f"{v:.2f}x" for v in vs),
+                    *[""] * (2 - len(vs)),
+                    f"{s['mfu']:.1%}",
+                    trained,
+                ]
+                lines.append("| " + " | ".join(cells) + " |")
+        if entry["untrained_accuracy"] is not None:
+            untrained = f"{entry['untrained_accuracy']:.3f} (0)"
+            lines.append(f"| {name} | | untrained | | | | | | {untrained} |")
+    return "\n".join(lines)
