@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from transformers import GPT2Config, GPT2ForSequenceClassification
+from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from rewardlab import bench
 from rewardlab.errors import UserError
+from rewardlab.modeling import load_tokenizer
+from rewardlab.params import ModelParams
 from rewardlab.throughput import window_rates
 
 
@@ -49,18 +53,27 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(tmp_path, m
         "tutorial",
         "rewardlab + LoRA unmerged",
         "rewardlab",
+        "rewardlab --precision bf16",
         *(f"rewardlab + {lever}" for lever in bench.SCORE_LEVERS),
     ]
     for stats in [*entry["train"].values(), *entry["score"].values()]:
         assert stats["tokens_per_s"] > 0 and stats["pairs_per_s"] > 0 and stats["mfu"] > 0
     for stats in entry["train"].values():
         assert 0 <= stats["accuracy"] <= 1 and 1 <= stats["pairs_trained"] <= 6
+        assert stats["accuracy_after_pairs"] == 6  # every recipe judged after the same pairs
+    # --max-seconds 0 stops every recipe after one micro-batch: the tutorial's (batch 3) has
+    # trained 3 of the 6 pairs and must be finished untimed for its accuracy.
+    assert entry["train"]["tutorial"]["pairs_trained"] == 3
+    assert "accuracy_from" in entry["train"]["tutorial"]
     assert result["peak_flops"]["fp32"] > 0 and entry["non_embedding_params"] > 0
-    assert set(entry["speedup"]) == {"train_vs_tutorial", "train_vs_trl", "score_vs_tutorial"}
+    assert entry["score"]["rewardlab --precision bf16"]["precision"] == "bf16"
+    ceiling = entry["speedup"]["score_ceiling"]
+    assert ceiling["fp32"] == pytest.approx(1 / entry["score"]["tutorial"]["mfu"])
     # The tutorial's loop (LoRA unmerged, one text at a time) and the batched paths score the
-    # same trained model: in fp32 they must agree.
+    # same trained model: in fp32 they must agree, value for value and winner for winner.
     for name in ("rewardlab", "rewardlab + LoRA unmerged", "rewardlab + batch 512"):
         assert entry["score"][name]["max_reward_difference"] < 1e-4
+        assert entry["score"][name]["winner_agreement"] == 1.0
 
     table = capsys.readouterr().out
     header = next(line for line in table.splitlines() if line.startswith("| model"))
@@ -69,6 +82,30 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(tmp_path, m
     assert len(rows) == len(entry["train"]) + len(entry["score"]) + 1  # + the untrained row
     assert all(len(row.split("|")) == columns for row in rows)
     assert "| gpt2 | train | tutorial |" in table and "| gpt2 | score | rewardlab |" in table
+    assert "finished untimed" in table and "no scorer here can beat it" in table
+
+
+@pytest.mark.parametrize("model_name", ["minilm", "gpt2"])
+def test_padding_to_the_maximum_changes_the_speed_not_the_rewards(model_name, monkeypatch):
+    # Why the tutorial recipe's accuracy may come from a run without its padding: pads are
+    # masked out, so a batch padded to the model's maximum gets the same rewards.
+    monkeypatch.setitem(bench.MODELS, "gpt2", tiny_gpt2)
+    tokenizer = load_tokenizer(ModelParams())
+    model, _ = bench.MODELS[model_name](tokenizer)
+    model.eval()
+    pairs = [
+        {"chosen_ids": tokenizer(c)["input_ids"], "rejected_ids": tokenizer(r)["input_ids"]}
+        for c, r in [("a short answer", "no"), ("a somewhat longer and better answer", "meh")]
+    ]
+    maximum = model.config.max_position_embeddings
+    longest = max(len(ids) for pair in pairs for ids in pair.values())
+    rewards = []
+    for pad_to in (None, maximum):
+        batch = DataCollatorForPreference(tokenizer.pad_token_id, pad_to_multiple_of=pad_to)(pairs)
+        assert batch["input_ids"].shape[1] == (pad_to or longest)
+        with torch.no_grad():
+            rewards.append(model(**batch).logits.squeeze(-1))
+    torch.testing.assert_close(rewards[0], rewards[1], rtol=0, atol=1e-5)
 
 
 @pytest.mark.filterwarnings("ignore:.*gradient_checkpointing.*:FutureWarning")

@@ -128,6 +128,23 @@ def test_score_gives_one_reward_per_response(run, tmp_path):
     assert scored[0]["reward"] == scored[2]["reward"] != scored[1]["reward"]
 
 
+def test_bf16_scoring_rounds_the_rewards_but_keeps_them(run, tmp_path):
+    # --precision bf16 is a speed option: values move by bf16 rounding (8 mantissa bits), not
+    # by a different model; and it must really run in bf16, or the option would be a no-op.
+    model = str(run / "models/reward_model")
+    source = run / "data/prepared/test.jsonl"
+    scored = {}
+    for precision in ("fp32", "bf16"):
+        output = tmp_path / f"{precision}.jsonl"
+        args = ("--input", str(source), "--output", str(output), "--precision", precision)
+        assert rewardlab("score", "--model", model, *args) == 0
+        scored[precision] = pd.read_json(output, lines=True)
+    for side in ("chosen_reward", "rejected_reward"):
+        full, half = scored["fp32"][side].to_numpy(), scored["bf16"][side].to_numpy()
+        assert abs(full - half).max() < 0.05 * max(1.0, abs(full).max())
+        assert (full != half).any()
+
+
 @pytest.mark.parametrize(
     ("suffix", "content", "line", "problem"),
     [

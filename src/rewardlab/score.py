@@ -24,7 +24,7 @@ import numpy as np
 from rewardlab.errors import UserError, run_main
 from rewardlab.modeling import load_reward_model
 from rewardlab.outputs import atomic_file
-from rewardlab.scoring import score_responses
+from rewardlab.scoring import PRECISIONS, score_responses
 from rewardlab.stats import bootstrap_ci, win_rate
 
 FORMATS = (".jsonl", ".csv")
@@ -49,6 +49,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ):
         parser.add_argument(f"--{name}-column", default=name, help=f"input column with {what}")
     parser.add_argument("--batch-size", type=int, default=64, help="sequences per batch")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="bf16: autocast, faster where the hardware has bf16 matmul; rewards round to bf16",
+    )
     return parser.parse_args(argv)
 
 
@@ -147,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         values[columns[0]] * len(sides),
         [text for side in sides for text in side],
         args.batch_size,
+        args.precision,
     )
     rewards = [
         [round(r, DIGITS) for r in flat[i : i + len(rows)]] for i in range(0, len(flat), len(rows))

@@ -9,13 +9,25 @@ training.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from contextlib import nullcontext
+from typing import Any, Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils.logging import tqdm
 
 PROGRESS_MIN_BATCHES = 10  # below this, a bar is noise rather than news
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
+
+
+def autocast(device: torch.device, precision: Precision):
+    """bf16 autocast, opt-in: about 2.5x faster scoring on a bf16-capable CPU (``rewardlab
+    bench``), but rewards round to bf16's 8 bits (steps of 1/64 near 3), so exact values and
+    near-ties differ from fp32; fp32 is the default and what evaluate's metrics use."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return nullcontext()
 
 
 def score_token_ids(
@@ -24,13 +36,14 @@ def score_token_ids(
     pad_token_id: int,
     batch_size: int = 128,
     desc: str = "Scoring",
+    precision: Precision = "fp32",
 ) -> list[float]:
     """Return one scalar reward per token-id sequence, in input order."""
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     starts = range(0, len(order), batch_size)
     rewards = [0.0] * len(sequences)
     device = model.device
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device, precision):
         for start in tqdm(starts, desc=desc, disable=len(starts) < PROGRESS_MIN_BATCHES):
             batch = order[start : start + batch_size]
             width = max(len(sequences[i]) for i in batch)
@@ -75,7 +88,10 @@ def score_responses(
     prompts: Sequence[str],
     responses: Sequence[str],
     batch_size: int = 128,
+    precision: Precision = "fp32",
 ) -> list[float]:
     """One reward per (prompt, response), in input order."""
     sequences = encode_responses(tokenizer, metadata, prompts, responses)
-    return score_token_ids(model, sequences, tokenizer.pad_token_id, batch_size)
+    return score_token_ids(
+        model, sequences, tokenizer.pad_token_id, batch_size, precision=precision
+    )

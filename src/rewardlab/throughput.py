@@ -15,7 +15,7 @@ import platform
 import statistics
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
 from rewardlab.errors import UserError
-from rewardlab.scoring import score_responses
+from rewardlab.scoring import Precision, score_responses
 
 
 def peak_matmul_flops(dtype: torch.dtype = torch.float32, sizes: Sequence[int] = (512, 1024, 2048)):
@@ -168,17 +168,17 @@ def score_batched(
     pair_tokens: Sequence[int],
     opts: Any,
     batch_size: int,
-    bf16: bool = False,
+    precision: Precision = "fp32",
 ) -> tuple[dict[str, Any], list[float]]:
     """``rewardlab score``: all sides in one ``score_responses`` call; one pass is one unit."""
     prompts = [row["prompt"] for row in rows] * 2
     responses = [row["chosen"] for row in rows] + [row["rejected"] for row in rows]
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
     warmup, seconds, start = min(opts.warmup, 1), [], time.perf_counter()
     for _ in range(warmup + opts.repeats):
         tick = time.perf_counter()
-        with autocast:
-            rewards = score_responses(model, tokenizer, metadata, prompts, responses, batch_size)
+        rewards = score_responses(
+            model, tokenizer, metadata, prompts, responses, batch_size, precision
+        )
         seconds.append(time.perf_counter() - tick)
         if out_of_time(start, len(seconds) - warmup, opts.max_seconds):
             break
@@ -212,33 +212,53 @@ def table(result: dict[str, Any]) -> str:
         f"{result['date']}",
         "",
         "| model | workload | recipe | real tokens/s | pairs/s | vs tutorial | vs TRL | MFU "
-        "| held-out accuracy (pairs trained) |",
-        "|---|---|---|--:|--:|--:|--:|--:|---|",
+        "| pairs timed | held-out accuracy | same winner as the loop |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
+    finished_untimed = False
     for name, entry in result["models"].items():
         for workload in ("train", "score"):
             rows = entry[workload]
             for recipe, s in rows.items():
                 vs = [
-                    s["tokens_per_s"] / rows[r]["tokens_per_s"]
+                    f"{s['tokens_per_s'] / rows[r]['tokens_per_s']:.2f}x" if r in rows else ""
                     for r in ("tutorial", "trl")
-                    if r in rows
                 ]
-                accuracy = f"{s['accuracy']:.3f}" if "accuracy" in s else "—"
-                trained = "" if workload == "score" else f"{accuracy} ({s['pairs_trained']})"
+                accuracy = f"{s['accuracy']:.3f}" if "accuracy" in s else ""
+                if "accuracy_from" in s:
+                    accuracy, finished_untimed = accuracy + " *", True
+                agreement = s.get("winner_agreement")
                 cells = [
                     name,
                     workload,
                     recipe,
                     f"{s['tokens_per_s']:,.0f}",
                     f"{s['pairs_per_s']:.2f}",
-                    *(f"{v:.2f}x" for v in vs),
-                    *[""] * (2 - len(vs)),
+                    *vs,
                     f"{s['mfu']:.1%}",
-                    trained,
+                    str(s["pairs_trained"]) if workload == "train" else "",
+                    accuracy,
+                    "" if agreement is None else f"{agreement:.1%}",
                 ]
                 lines.append("| " + " | ".join(cells) + " |")
         if entry["untrained_accuracy"] is not None:
-            untrained = f"{entry['untrained_accuracy']:.3f} (0)"
-            lines.append(f"| {name} | | untrained | | | | | | {untrained} |")
+            untrained = f"{entry['untrained_accuracy']:.3f}"
+            lines.append(f"| {name} | | untrained | | | | | | 0 | {untrained} | |")
+    pairs = result["settings"]["pairs"]
+    lines += [
+        "",
+        f"Accuracy is on the held-out pairs after all {pairs} training pairs, for every recipe.",
+    ]
+    for name, entry in result["models"].items():
+        ceiling = entry["speedup"]["score_ceiling"]
+        lines.append(
+            f"{name}: the tutorial's loop already runs at {entry['score']['tutorial']['mfu']:.0%} "
+            f"of the fp32 roof, so no scorer here can beat it by more than "
+            f"{ceiling['fp32']:.1f}x in fp32 or {ceiling['bf16']:.1f}x in bf16."
+        )
+    if finished_untimed:
+        lines.append(
+            "* Cut short by --max-seconds: finished untimed without padding to the maximum, "
+            "which changes the speed, not the math."
+        )
     return "\n".join(lines)
