@@ -4,14 +4,41 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from conftest import toy_pairs, write_jsonl, write_params
+from rewardlab import train
 from rewardlab.params import Params, TrainParams
 from rewardlab.train import accelerate_command
 
 
+@pytest.mark.parametrize(
+    ("requested", "native", "expected"),
+    [
+        ("auto", True, "bf16"),
+        ("auto", False, "fp32"),
+        ("fp32", True, "fp32"),
+        ("bf16", False, "bf16"),
+    ],
+)
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it(
+    requested, native, expected, monkeypatch
+):
+    monkeypatch.setattr(train, "native_bf16", lambda: native)
+    params = Params(train=TrainParams(launcher="accelerate", mixed_precision=requested))
+    assert train.precision(params) == expected
+    command = accelerate_command(params, [])
+    assert command[command.index("--mixed_precision") + 1] == {"fp32": "no"}.get(expected, expected)
+    config = train.reward_config(params, Path("unused"))
+    assert (config.bf16, config.fp16) == (expected == "bf16", False)
+
+
 def test_the_launch_command_follows_the_params():
-    params = Params(train=TrainParams(launcher="accelerate", num_processes=2))
+    params = Params(
+        train=TrainParams(launcher="accelerate", num_processes=2, mixed_precision="fp32")
+    )
     command = accelerate_command(params, ["--params", "p.yaml"])
     assert command[1:3] == ["-m", "accelerate.commands.launch"]
     assert command[command.index("--num_processes") + 1] == "2"

@@ -7,11 +7,12 @@ English into about as many tokens, and for speed only the lengths matter.
 
 Training runs TRL's ``RewardTrainer`` one epoch over the same ``--pairs`` pairs, on a fresh copy
 of the model with the same LoRA, three ways: ``tutorial`` (every sequence padded to the model's
-maximum, batch 3, accumulation 8, lr 1.41e-5, dropout on, as its trainer did), ``trl``
-(``RewardConfig()`` defaults, bf16 off as a CPU needs) and ``rewardlab`` (this repo's params,
-through ``train.reward_config``). Scoring runs the tutorial's one-text-per-forward loop against
-``score_responses``, the path of ``rewardlab score`` and evaluate (length-sorted batches,
-inference mode, LoRA merged). ``--levers`` adds this repo's recipe with one thing changed.
+maximum, batch 3, accumulation 8, lr 1.41e-5, dropout on, fp32, as its trainer did), ``trl``
+(``RewardConfig()`` defaults, bf16 included, plus the ``use_cpu`` TRL asks for on a CPU) and
+``rewardlab`` (this repo's params, through ``train.reward_config``). Scoring runs the tutorial's
+one-text-per-forward loop against ``score_responses``, the path of ``rewardlab score`` and
+evaluate (length-sorted batches, inference mode, LoRA merged), in fp32 and in bf16.
+``--levers`` adds this repo's recipe with one thing changed.
 
 MFU: model FLOP/s over the best square-matmul FLOP/s of the same run, in the recipe's precision.
 Model FLOPs count real tokens only, with N the non-embedding parameters: a LoRA step on a frozen
@@ -74,7 +75,7 @@ TRAIN_LEVERS: dict[str, dict[str, Any]] = {
     "random order": {"train_sampling_strategy": "random"},
     "batch 32": {"per_device_train_batch_size": 32},
     "batch 64": {"per_device_train_batch_size": 64},
-    "bf16 autocast": {"bf16": True, "mixed_precision": "bf16"},
+    "fp32": {"bf16": False, "mixed_precision": "no"},  # what train.mixed_precision auto buys
     "1 thread": {"threads": 1},
 }
 # "LoRA unmerged" is measured too: the model before merge_and_unload.
@@ -114,7 +115,8 @@ def recipe_args(recipe: str, params: Params, max_length: int, out: str) -> Rewar
             bf16=False,
         )
     elif recipe == "trl":
-        args = RewardConfig(out, bf16=False)
+        # TRL's defaults include bf16; without a GPU, TRL asks for use_cpu to keep it.
+        args = RewardConfig(out, use_cpu=not torch.cuda.is_available())
     else:
         args = reward_config(params, Path(out))
     args.num_train_epochs, args.max_steps = 1, -1
@@ -179,6 +181,8 @@ def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: Micro
         )
         trainer.remove_callback(PrinterCallback)
         trainer.train()
+    # Under bf16, accelerate wrapped the model's forward in autocast; scoring must not inherit it.
+    trainer.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     return trainer, args
 
 
@@ -196,6 +200,7 @@ def train_recipe(
     clock = MicroBatchClock(opts.warmup, opts.repeats, opts.max_seconds)
     trainer, args = _train(bench, recipe, base, fresh, overrides, clock)
     stats = clock.rates(args.per_device_train_batch_size, pool)
+    stats["precision"] = "bf16" if args.bf16 else "fp32"
     if with_accuracy:
         if stats["pairs_trained"] < pool:
             unpadded = {**overrides, "pad_to_multiple_of": None}
@@ -228,7 +233,7 @@ def train_all(bench: Bench, base, fresh, n: int, with_accuracy: bool) -> tuple[d
         with torch_threads(overrides.pop("threads", None)):
             stats, model = train_recipe(bench, recipe, base, fresh, overrides, with_accuracy)
         name = f"{recipe} + {lever}" if lever else recipe
-        _record(train, name, stats, 4 * n, "bf16" if overrides.get("bf16") else "fp32")
+        _record(train, name, stats, 4 * n, stats["precision"])
         trained = model if name == "rewardlab" else trained
     return train, trained
 
@@ -349,10 +354,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     add = parser.add_argument
     add("--pairs", type=int, default=128, help="training pairs, the same for every recipe")
-    add("--eval-pairs", type=int, default=128, help="held-out pairs for accuracy and scoring")
+    add("--eval-pairs", type=int, default=64, help="held-out pairs for accuracy and scoring")
     add("--repeats", type=int, default=3, help="timed windows; the table shows their median")
     add("--warmup", type=int, default=1, help="untimed micro-batches (training) or pairs (loop)")
-    add("--max-seconds", type=float, default=45, help="stop a recipe early after this long")
+    add("--max-seconds", type=float, default=20, help="stop a recipe early after this long")
     add("--models", default="minilm,gpt2", help=f"comma-separated, from {', '.join(MODELS)}")
     add("--levers", action="store_true", help="also time this repo's recipe with one change")
     add("--params", default=str(DEFAULT_PARAMS), help="this repo's recipe (defaults if missing)")

@@ -128,9 +128,28 @@ def eval_subset(test: Dataset, pairs: int) -> Dataset:
     return test.select(range(min(pairs, len(test)))) if pairs else test
 
 
+def native_bf16() -> bool:
+    """Whether this machine computes bf16 in hardware, where autocast to it is a speed-up."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    # torch's own CPU probes (private; a torch without them reads as "no").
+    probes = [
+        getattr(torch.cpu, f"_is_{isa}_supported", None) for isa in ("avx512_bf16", "amx_tile")
+    ]
+    return any(probe() for probe in probes if probe is not None)
+
+
+def precision(params: Params) -> str:
+    """``train.mixed_precision`` with ``auto`` decided for this machine."""
+    requested = params.train.mixed_precision
+    if requested != "auto":
+        return requested
+    return "bf16" if native_bf16() else "fp32"
+
+
 def reward_config(params: Params, output_dir: Path) -> RewardConfig:
     """Map ``params.train`` onto ``RewardConfig``; anything not listed keeps TRL's default."""
-    t = params.train
+    t, mixed_precision = params.train, precision(params)
     return RewardConfig(
         output_dir=str(output_dir),
         seed=t.seed,
@@ -154,8 +173,8 @@ def reward_config(params: Params, output_dir: Path) -> RewardConfig:
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         remove_unused_columns=False,  # keep featurize's `length` column for the sampler
         center_rewards_coefficient=t.center_rewards_coefficient,
-        bf16=t.mixed_precision == "bf16",
-        fp16=t.mixed_precision == "fp16",
+        bf16=mixed_precision == "bf16",
+        fp16=mixed_precision == "fp16",
         gradient_checkpointing=t.gradient_checkpointing,
         max_length=None,  # featurize already applied the token budget
         disable_dropout=False,  # keep LoRA dropout as configured
@@ -286,12 +305,13 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
                 "max_length": feature_stats["max_length"],
                 "lora": params.lora.model_dump(),
                 "train": params.train.model_dump(),
+                "precision": precision(params),  # what auto became on this machine
                 "modules_to_save": fresh_modules,
                 "versions": {p: importlib.metadata.version(p) for p in LIBRARIES},
             },
         )
     shutil.rmtree(CHECKPOINT_DIR, ignore_errors=True)
-    print(f"train: saved {MODEL_DIR} after {state.global_step} steps")
+    print(f"train: saved {MODEL_DIR} after {state.global_step} steps in {precision(params)}")
 
 
 def _sort_target_modules(config_file: Path) -> None:
@@ -324,7 +344,8 @@ def accelerate_command(params: Params, argv: Sequence[str]) -> list[str]:
         command += ["--config_file", t.accelerate_config]
     else:
         command += ["--num_processes", str(t.num_processes)]
-        command += ["--mixed_precision", {"fp32": "no"}.get(t.mixed_precision, t.mixed_precision)]
+        mixed_precision = precision(params)
+        command += ["--mixed_precision", {"fp32": "no"}.get(mixed_precision, mixed_precision)]
         if t.num_processes > 1:  # torchrun under the hood; without CUDA, CPU processes on gloo
             command += ["--multi_gpu"]
         elif not torch.cuda.is_available():
