@@ -76,6 +76,8 @@ TRAIN_LEVERS: dict[str, dict[str, Any]] = {
     "batch 32": {"per_device_train_batch_size": 32},
     "batch 64": {"per_device_train_batch_size": 64},
     "fp32": {"bf16": False, "mixed_precision": "no"},  # what train.mixed_precision auto buys
+    "gradient checkpointing": {"gradient_checkpointing": True},
+    "base dropout on": {"base_dropout": True},
     "1 thread": {"threads": 1},
 }
 # "LoRA unmerged" is measured too: the model before merge_and_unload.
@@ -164,7 +166,9 @@ def accuracy(model: PreTrainedModel, test: Dataset, pad_token_id: int) -> float:
 def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: MicroBatchClock):
     """Train ``recipe`` (plus ``overrides``) on a copy of ``base``; the trainer and its args."""
     model, params, data = copy.deepcopy(base), bench.params, bench.data
-    if recipe == "rewardlab" and params.train.disable_base_dropout:
+    overrides = dict(overrides)
+    base_dropout = overrides.pop("base_dropout", not params.train.disable_base_dropout)
+    if recipe == "rewardlab" and not base_dropout:
         disable_dropout(model)  # as train.py does: the base's dropout off, LoRA's kept
     with tempfile.TemporaryDirectory() as out:
         args = recipe_args(recipe, params, model.config.max_position_embeddings, out)
