@@ -119,7 +119,7 @@ class TrainParams(Section):
     mixed_precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """``auto``: bf16 autocast where the hardware computes bf16 natively (a GPU that supports it,
     a CPU with AVX512-BF16 or AMX), else fp32. On the 2-core EPYC (AVX512-BF16) bf16 trained
-    MiniLM 1.2x and GPT-2 2.8x faster than fp32 at the same held-out accuracy (``rewardlab
+    MiniLM 1.12x and GPT-2 1.96x faster than fp32, MiniLM at the same held-out accuracy (``rewardlab
     bench``); a CPU without those instructions emulates bf16 and is slower in it.
     (Not "no": DVC rewrites params.yaml as YAML 1.1, where a bare no turns into false.)"""
     gradient_checkpointing: bool = False
