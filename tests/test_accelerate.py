@@ -1,14 +1,13 @@
 """The train stage under `accelerate launch`: two CPU processes (gloo), outputs written once."""
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import toy_pairs, write_jsonl, write_params
+from dvc_repo import run
 from rewardlab import train
 from rewardlab.params import Params, TrainParams
 from rewardlab.train import accelerate_command
@@ -66,17 +65,8 @@ def test_two_cpu_processes_train_and_write_the_outputs_once(tiny_gpt2, tmp_path)
             },
         },
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for stage in ("prepare", "featurize", "train", "evaluate"):
-        result = subprocess.run(
-            [sys.executable, "-m", "rewardlab", stage],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
+        result = run(tmp_path, sys.executable, "-m", "rewardlab", stage)  # asserts exit 0
         if stage == "train":
             assert result.stdout.count("train: saved models/reward_model after 4 steps") == 1
 

@@ -217,10 +217,10 @@ def train_recipe(
     return stats, trainer.model
 
 
-def _record(rows: dict, name: str, stats: dict, flops_per_token: int, precision: str) -> None:
-    """File a measurement under ``name`` with its model FLOP/s; say so on stderr."""
+def _record(rows: dict, name: str, stats: dict, flops_per_token: int) -> None:
+    """File a measurement (which says its precision) under ``name`` with its model FLOP/s."""
     stats.update(model_flops_per_s=flops_per_token * stats["tokens_per_s"])
-    rows[name] = {**stats, "precision": precision}
+    rows[name] = stats
     print(
         f"bench: {time.strftime('%H:%M:%S')} {name}: {stats['tokens_per_s']:,.0f} real "
         f"tokens/s over {stats['timed_seconds']:.1f} s",
@@ -237,7 +237,7 @@ def train_all(bench: Bench, base, fresh, n: int, with_accuracy: bool) -> tuple[d
         with torch_threads(overrides.pop("threads", None)):
             stats, model = train_recipe(bench, recipe, base, fresh, overrides, with_accuracy)
         name = f"{recipe} + {lever}" if lever else recipe
-        _record(train, name, stats, 4 * n, stats["precision"])
+        _record(train, name, stats, 4 * n)
         trained = model if name == "rewardlab" else trained
     return train, trained
 
@@ -263,7 +263,7 @@ def score_all(bench: Bench, trained: PreTrainedModel, n: int) -> dict:
     metadata = {"template": params.prepare.template, "max_length": params.featurize.max_length}
     score: dict[str, Any] = {}
     stats, reference = score_tutorial_loop(trained, bench.tokenizer, rows, pair_tokens, opts)
-    _record(score, "tutorial", stats, 2 * n, "fp32")
+    _record(score, "tutorial", {**stats, "precision": "fp32"}, 2 * n)
 
     def batched(name: str, model: PreTrainedModel, threads=None, **options) -> None:
         options = {"batch_size": params.evaluate.batch_size, **options}
@@ -275,7 +275,8 @@ def score_all(bench: Bench, trained: PreTrainedModel, n: int) -> dict:
             abs(a - b) for a, b in zip(reference, rewards, strict=False)
         )
         stats["winner_agreement"] = _same_winner(reference, rewards)
-        _record(score, name, stats, 2 * n, options.get("precision", "fp32"))
+        stats["precision"] = options.get("precision", "fp32")
+        _record(score, name, stats, 2 * n)
 
     if opts.levers:
         batched("rewardlab + LoRA unmerged", trained)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from rewardlab import jsonl
 from rewardlab.errors import UserError, run_main
 from rewardlab.modeling import load_reward_model
 from rewardlab.outputs import atomic_file
@@ -65,22 +66,16 @@ def read_rows(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
     if not path.is_file():
         raise UserError(f"--input {path}: no such file.")
     rows, lines = [], []
-    csv_file = path.suffix.lower() == ".csv"
-    # utf-8-sig: a spreadsheet's byte-order mark must not become part of the first column's name.
-    with path.open(newline="" if csv_file else None, encoding="utf-8-sig") as handle:
-        if not csv_file:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise UserError(f"{path}, line {number}: not valid JSON ({exc.msg}).") from None
-                if not isinstance(row, dict):
-                    raise UserError(f"{path}, line {number}: expected a JSON object per line.")
+    if path.suffix.lower() == ".jsonl":
+        try:
+            for number, row in jsonl.records(path):
                 rows.append(row)
                 lines.append(number)
-        else:
+        except ValueError as exc:
+            raise UserError(f"{path}, {exc}.") from None
+    else:
+        # utf-8-sig: a spreadsheet's byte-order mark must not become the first column's name.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             for row in reader:
                 if None in row:  # DictReader files surplus cells under the key None

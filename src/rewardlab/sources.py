@@ -15,6 +15,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
+from rewardlab import jsonl
 from rewardlab.builtin_data import generate_pairs, max_pairs
 from rewardlab.errors import UserError
 from rewardlab.hub import resolve
@@ -77,18 +78,11 @@ def json_problem(path: Path) -> str | None:
         except UnicodeDecodeError:
             return "not UTF-8 text"
         return None
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                return f"line {number}, column {exc.colno}: {exc.msg}"
-            except UnicodeDecodeError:
-                return f"line {number}: not UTF-8 text"
-            if not isinstance(record, dict):
-                return f"line {number}: expected a JSON object, got {type(record).__name__}"
+    try:
+        for _ in jsonl.records(path):
+            pass
+    except ValueError as exc:
+        return str(exc)
     return None
 
 
