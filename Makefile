@@ -31,7 +31,7 @@ repro: setup
 report: setup
 	$(BIN)/rewardlab report
 
-# The preset lives in src/rewardlab/presets/tutorial.yaml; extra flags: make seed-study ARGS="-S …"
+# The preset lives in src/rewardlab/tools/presets/tutorial.yaml; extra flags: make seed-study ARGS="-S …"
 seed-study: setup
 	$(BIN)/rewardlab exp tutorial $(ARGS)
 

@@ -8,9 +8,9 @@ import pytest
 
 from conftest import toy_pairs, write_jsonl, write_params
 from dvc_repo import run
-from rewardlab import train
 from rewardlab.params import Params, TrainParams
-from rewardlab.train import accelerate_command
+from rewardlab.stages import train
+from rewardlab.stages.train import accelerate_command
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_the_launch_command_follows_the_params():
     assert command[command.index("--num_processes") + 1] == "2"
     assert command[command.index("--mixed_precision") + 1] == "no"
     assert "--multi_gpu" in command  # torchrun: on a machine without CUDA, CPU processes
-    assert command[-4:] == ["-m", "rewardlab.train", "--params", "p.yaml"]
+    assert command[-4:] == ["-m", "rewardlab.stages.train", "--params", "p.yaml"]
     with_file = Params(train=TrainParams(launcher="accelerate", accelerate_config="ds.yaml"))
     assert "--num_processes" not in accelerate_command(with_file, [])
     assert accelerate_command(with_file, [])[3:5] == ["--config_file", "ds.yaml"]

@@ -13,11 +13,11 @@ import torch
 from transformers import GPT2Config, GPT2ForSequenceClassification
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
-from rewardlab import bench
 from rewardlab.errors import UserError
 from rewardlab.modeling import load_tokenizer
 from rewardlab.params import ModelParams
-from rewardlab.throughput import window_rates
+from rewardlab.tools import bench
+from rewardlab.tools.throughput import window_rates
 
 
 def tiny_gpt2(tokenizer):

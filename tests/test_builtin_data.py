@@ -1,4 +1,4 @@
-"""Specification of the built-in synthetic preference data (rewardlab.builtin_data)."""
+"""Specification of the built-in synthetic preference data (rewardlab.sources.builtin)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rewardlab import builtin_data
-from rewardlab.builtin_data import (
+from rewardlab.sources import builtin as builtin_data
+from rewardlab.sources.builtin import (
     FAILURE_MODES,
     SHAPES,
     TOPICS,
@@ -79,7 +79,7 @@ def test_different_seeds_give_a_different_selection_and_order() -> None:
 def test_output_does_not_depend_on_pythonhashseed() -> None:
     src = str(Path(builtin_data.__file__).resolve().parents[1])
     code = (
-        "import json; from rewardlab.builtin_data import generate_pairs; "
+        "import json; from rewardlab.sources.builtin import generate_pairs; "
         "print(json.dumps(generate_pairs(300, seed=5)))"
     )
     outputs = set()

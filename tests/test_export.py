@@ -8,7 +8,7 @@ from transformers import AutoModelForSequenceClassification, pipeline
 
 from rewardlab.cli import main as cli
 from rewardlab.errors import UserError
-from rewardlab.export import export
+from rewardlab.tools.export import export
 from tiny_run import finished_run
 
 

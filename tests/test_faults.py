@@ -20,13 +20,13 @@ import pytest
 
 from conftest import toy_pairs, write_jsonl
 from dvc_repo import dvc, make_repo, start_dvc
-from rewardlab import featurize, prepare, train
+from rewardlab.stages import featurize, prepare, train
 
 pytestmark = pytest.mark.e2e
 
 INJECT_IN_PREPARE = '''#!{python}
 """`rewardlab`, with a failure injected after data/prepared/train.jsonl is written."""
-from rewardlab import prepare
+from rewardlab.stages import prepare
 from rewardlab.cli import main
 
 write_jsonl = prepare.write_jsonl

@@ -1,10 +1,10 @@
 from datasets import Dataset
 
 from conftest import toy_pairs
-from rewardlab.featurize import tokenize_split
 from rewardlab.modeling import load_tokenizer
 from rewardlab.params import FeaturizeParams, ModelParams
-from rewardlab.prepare import format_pair
+from rewardlab.stages.featurize import tokenize_split
+from rewardlab.stages.prepare import format_pair
 
 TEMPLATE = "\n\nHuman: {prompt}\n\nAssistant: {response}"
 

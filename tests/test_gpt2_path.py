@@ -5,9 +5,9 @@ import json
 import numpy as np
 
 from conftest import toy_pairs, write_jsonl, write_params
-from rewardlab import evaluate, featurize, prepare, train
 from rewardlab.modeling import load_reward_model
 from rewardlab.scoring import score_token_ids
+from rewardlab.stages import evaluate, featurize, prepare, train
 
 
 def test_tiny_gpt2_trains_saves_and_reloads_with_the_same_scores(tiny_gpt2, tmp_path, monkeypatch):

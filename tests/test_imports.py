@@ -17,10 +17,10 @@ import pytest
 HEAVY = ("torch", "transformers", "datasets", "peft", "trl", "accelerate", "dvclive", "matplotlib")
 UNUSED = {
     "rewardlab.cli": HEAVY,  # `rewardlab --help` must answer at once
-    "rewardlab.prepare": ("torch", "transformers", "peft", "trl", "dvclive", "matplotlib"),
-    "rewardlab.featurize": ("peft", "trl", "accelerate", "dvclive", "matplotlib"),
-    "rewardlab.evaluate": ("trl", "dvclive", "matplotlib"),
-    "rewardlab.report": ("torch", "transformers", "peft", "trl", "datasets"),
+    "rewardlab.stages.prepare": ("torch", "transformers", "peft", "trl", "dvclive", "matplotlib"),
+    "rewardlab.stages.featurize": ("peft", "trl", "accelerate", "dvclive", "matplotlib"),
+    "rewardlab.stages.evaluate": ("trl", "dvclive", "matplotlib"),
+    "rewardlab.tools.report": ("torch", "transformers", "peft", "trl", "datasets"),
 }
 
 

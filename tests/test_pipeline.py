@@ -116,7 +116,7 @@ def test_report_draws_every_figure_and_a_row_per_experiment_without_retraining(r
     # `make report` runs `rewardlab report`: it reads reports/ and DVC, and trains nothing.
     from matplotlib.image import imread
 
-    from rewardlab.figures import FIGURES
+    from rewardlab.tools.figures import FIGURES
 
     before = dvc(repo, "status")
     output = run(repo, "rewardlab", "report")

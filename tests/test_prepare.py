@@ -4,10 +4,10 @@ import pytest
 from datasets import Dataset
 
 from conftest import toy_pairs, write_jsonl, write_params
-from rewardlab import prepare as prepare_stage
 from rewardlab.errors import UserError
 from rewardlab.params import PrepareParams
-from rewardlab.prepare import clean_pairs, drop_reason, format_pair, prepare
+from rewardlab.stages import prepare as prepare_stage
+from rewardlab.stages.prepare import clean_pairs, drop_reason, format_pair, prepare
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import yaml
 from conftest import toy_pairs
 from dvc_repo import dvc, make_repo, run
 from rewardlab.errors import UserError
-from rewardlab.presets import PRESETS_DIR, exp_command, load_preset, set_flags
+from rewardlab.tools.presets import PRESETS_DIR, exp_command, load_preset, set_flags
 
 
 def test_flags_survive_dvcs_own_override_parser(tmp_path):
@@ -59,7 +59,7 @@ def test_an_unknown_preset_lists_the_known_ones():
 
 def test_a_preset_with_a_typo_is_caught_before_dvc_runs(tmp_path, monkeypatch):
     (tmp_path / "bad.yaml").write_text("train:\n  learnig_rate: 1\n")
-    monkeypatch.setattr("rewardlab.presets.PRESETS_DIR", tmp_path)
+    monkeypatch.setattr("rewardlab.tools.presets.PRESETS_DIR", tmp_path)
     with pytest.raises(Exception, match="learnig_rate"):
         exp_command("bad")
     assert (PRESETS_DIR / "tutorial.yaml").exists()

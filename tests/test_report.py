@@ -10,11 +10,11 @@ import pytest
 from matplotlib.image import imread
 
 from conftest import REPO_ROOT
-from rewardlab import report
-from rewardlab.evaluate import summarize, write_scores
-from rewardlab.figures import FIGURES
 from rewardlab.outputs import write_json
 from rewardlab.params import EvaluateParams
+from rewardlab.stages.evaluate import summarize, write_scores
+from rewardlab.tools import report
+from rewardlab.tools.figures import FIGURES
 
 
 def fake_finished_run(folder, pairs: int = 300) -> dict:

@@ -18,9 +18,9 @@ import yaml
 from transformers import TrainerCallback
 
 from conftest import toy_pairs, write_jsonl, write_params
-from rewardlab import featurize, prepare, train
 from rewardlab.errors import StageInterrupted
 from rewardlab.params import load_params
+from rewardlab.stages import featurize, prepare, train
 
 MAX_STEPS = 40  # long enough that a signal sent after the first log lands mid-run
 TRAIN = {

@@ -14,13 +14,13 @@ from datasets import Dataset
 
 from conftest import toy_pairs
 from rewardlab.cli import main as cli
-from rewardlab.compare import verdict
-from rewardlab.featurize import tokenize_split
 from rewardlab.modeling import load_tokenizer
 from rewardlab.params import FeaturizeParams, ModelParams, PrepareParams
-from rewardlab.prepare import format_pair
-from rewardlab.score import read_rows
 from rewardlab.scoring import encode_responses
+from rewardlab.stages.featurize import tokenize_split
+from rewardlab.stages.prepare import format_pair
+from rewardlab.tools.compare import verdict
+from rewardlab.tools.score import read_rows
 from tiny_run import TINY_RUN, finished_run
 
 

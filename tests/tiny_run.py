@@ -36,8 +36,8 @@ def finished_run(
     """
     key = json.dumps([str(base_model), train], sort_keys=True)
     if key not in _runs:
-        from rewardlab import evaluate, featurize, prepare
-        from rewardlab import train as train_stage
+        from rewardlab.stages import evaluate, featurize, prepare
+        from rewardlab.stages import train as train_stage
 
         folder = factory.mktemp("tiny-run")
         source = write_jsonl(folder / "pairs.jsonl", toy_pairs(60))

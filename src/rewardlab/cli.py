@@ -24,7 +24,15 @@ COMMANDS = {
     "exp": "run a named preset as a DVC experiment (rewardlab exp tutorial)",
     "bench": "training and scoring throughput vs the tutorial and plain TRL (reports/bench.json)",
 }
-MODULES = {"exp": "presets"}  # commands whose module name differs from the command
+# The package's folders show its architecture: the pipeline stages, and the tools around them.
+MODULES = {
+    **{name: f"rewardlab.stages.{name}" for name in ("prepare", "featurize", "train", "evaluate")},
+    **{
+        name: f"rewardlab.tools.{name}"
+        for name in ("score", "compare", "export", "report", "bench")
+    },
+    "exp": "rewardlab.tools.presets",
+}
 
 
 def usage() -> str:
@@ -42,5 +50,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     if command not in COMMANDS:
         print(f"rewardlab: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
-    module = importlib.import_module(f"rewardlab.{MODULES.get(command, command)}")
+    module = importlib.import_module(MODULES[command])
     run_main(module.main, rest)

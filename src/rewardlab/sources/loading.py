@@ -15,11 +15,11 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
-from rewardlab import jsonl
-from rewardlab.builtin_data import generate_pairs, max_pairs
 from rewardlab.errors import UserError
 from rewardlab.hub import resolve
 from rewardlab.params import DataParams
+from rewardlab.sources import jsonl
+from rewardlab.sources.builtin import generate_pairs, max_pairs
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")

@@ -19,7 +19,7 @@ from rewardlab.errors import UserError, run_main
 from rewardlab.outputs import atomic_dir
 from rewardlab.params import PrepareParams, params_from_argv
 from rewardlab.paths import PREPARED_DIR
-from rewardlab.sources import PAIR_COLUMNS, load_pairs
+from rewardlab.sources.loading import PAIR_COLUMNS, load_pairs
 
 DROP_REASONS = ("missing", "non_string", "empty", "identical", "duplicate")
 

@@ -49,14 +49,15 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 from trl import RewardConfig, RewardTrainer
 
-from rewardlab.builtin_data import generate_pairs
 from rewardlab.errors import UserError, run_main
-from rewardlab.featurize import SIDES, tokenize_split
 from rewardlab.modeling import disable_dropout, load_base_model, load_tokenizer, lora_config
 from rewardlab.params import DEFAULT_PARAMS, ModelParams, Params, load_params
-from rewardlab.prepare import format_pair
 from rewardlab.scoring import score_token_ids
-from rewardlab.throughput import (
+from rewardlab.sources.builtin import generate_pairs
+from rewardlab.stages.featurize import SIDES, tokenize_split
+from rewardlab.stages.prepare import format_pair
+from rewardlab.stages.train import reward_config
+from rewardlab.tools.throughput import (
     MicroBatchClock,
     machine,
     non_embedding_params,
@@ -66,7 +67,6 @@ from rewardlab.throughput import (
     table,
     torch_threads,
 )
-from rewardlab.train import reward_config
 
 RECIPES = ("tutorial", "trl", "rewardlab")
 SEED = 42

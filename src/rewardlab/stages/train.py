@@ -350,7 +350,7 @@ def accelerate_command(params: Params, argv: Sequence[str]) -> list[str]:
             command += ["--multi_gpu"]
         elif not torch.cuda.is_available():
             command += ["--cpu"]
-    return [*command, "-m", "rewardlab.train", *argv]
+    return [*command, "-m", "rewardlab.stages.train", *argv]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

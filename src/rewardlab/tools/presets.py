@@ -1,7 +1,7 @@
 """Named experiments kept as data: ``rewardlab exp NAME`` runs a preset through ``dvc exp run``.
 
-A preset is a YAML file of ``params.yaml`` overrides in ``rewardlab/presets/``. Turning it into
-``-S section.key=value`` flags (rather than editing params.yaml) lets DVC record the run as a
+A preset is a YAML file of ``params.yaml`` overrides in ``rewardlab/tools/presets/``. Turning it
+into ``-S section.key=value`` flags (rather than editing params.yaml) lets DVC record the run as a
 named experiment beside the baseline, and keeps the preset reviewable in one file.
 """
 

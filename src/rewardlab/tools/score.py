@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab import jsonl
 from rewardlab.errors import UserError, run_main
 from rewardlab.modeling import load_reward_model
 from rewardlab.outputs import atomic_file
 from rewardlab.scoring import PRECISIONS, score_responses
+from rewardlab.sources import jsonl
 from rewardlab.stats import bootstrap_ci, win_rate
 
 FORMATS = (".jsonl", ".csv")

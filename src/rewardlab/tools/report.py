@@ -20,10 +20,10 @@ from typing import Any
 import pandas as pd
 
 from rewardlab.errors import UserError, run_main
-from rewardlab.figures import FIGURES
 from rewardlab.outputs import atomic_file
 from rewardlab.paths import METRICS_FILE, SCORES_FILE, TRAIN_CURVES_DIR
 from rewardlab.stats import bucket_order
+from rewardlab.tools.figures import FIGURES
 
 FIGURES_DIR = Path("reports/figures")
 REPORT_FILE = Path("reports/report.md")

@@ -1,0 +1,1 @@
+"""Commands around the pipeline: score, compare, export, report, bench and presets (exp)."""
