@@ -27,7 +27,15 @@ TINY = {
         "eval_steps": 2,
     },
 }
-REPO_FILES = ["src", "dvc.yaml", ".dvc/config", ".dvcignore", ".gitignore", "pyproject.toml"]
+REPO_FILES = [
+    "src",
+    "dvc.yaml",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+    "pyproject.toml",
+    "data/eval",  # the default evaluate.sets
+]
 
 
 def env(first_on_path: Path | None = None) -> dict[str, str]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import toy_pairs, write_jsonl, write_params
+from conftest import REPO_ROOT, toy_pairs, write_jsonl, write_params
 
 TINY_RUN = {
     "featurize": {"max_length": 48},
@@ -40,6 +41,7 @@ def finished_run(
         from rewardlab.stages import train as train_stage
 
         folder = factory.mktemp("tiny-run")
+        shutil.copytree(REPO_ROOT / "data/eval", folder / "data/eval")  # the default evaluate.sets
         source = write_jsonl(folder / "pairs.jsonl", toy_pairs(60))
         overrides = {
             **TINY_RUN,

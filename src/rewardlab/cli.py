@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from rewardlab.errors import run_main
 
 COMMANDS = {
+    "fingerprint": "hash the local data files params name, so DVC sees them change",
     "prepare": "clean, format and split the preference pairs (data/prepared)",
     "featurize": "tokenize both sides for the reward trainer (data/features)",
     "train": "train the LoRA reward model with TRL (models/reward_model)",
@@ -26,7 +27,10 @@ COMMANDS = {
 }
 # The package's folders show its architecture: the pipeline stages, and the tools around them.
 MODULES = {
-    **{name: f"rewardlab.stages.{name}" for name in ("prepare", "featurize", "train", "evaluate")},
+    **{
+        name: f"rewardlab.stages.{name}"
+        for name in ("fingerprint", "prepare", "featurize", "train", "evaluate")
+    },
     **{
         name: f"rewardlab.tools.{name}"
         for name in ("score", "compare", "export", "report", "bench")
@@ -37,7 +41,7 @@ MODULES = {
 
 def usage() -> str:
     lines = ["usage: rewardlab COMMAND [options]  (rewardlab COMMAND --help)", "", "commands:"]
-    lines += [f"  {name:<10} {text}" for name, text in COMMANDS.items()]
+    lines += [f"  {name:<12} {text}" for name, text in COMMANDS.items()]
     return "\n".join(lines)
 
 

@@ -141,7 +141,26 @@ class TrainParams(Section):
     CPU runs are bitwise reproducible without it."""
 
 
+class EvalSetParams(Section):
+    """An extra evaluation set: described like ``data`` (see README, "Evaluation sets")."""
+
+    source: str
+    """A local .jsonl/.json/.csv/.parquet file, a dataset folder, or a Hub dataset id."""
+    split: str = "train"
+    """Split to read from a Hub dataset or a saved DatasetDict (RewardBench: ``filtered``)."""
+    revision: str | None = None
+    """Hub source only: the dataset commit, tag or branch to read."""
+    columns: Columns = Columns()
+
+
+SET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+DEFAULT_SETS = {"everyday": EvalSetParams(source="data/eval/everyday.jsonl")}
+
+
 class EvaluateParams(Section):
+    sets: dict[Annotated[str, Field(pattern=SET_NAME)], EvalSetParams] = DEFAULT_SETS
+    """Extra named evaluation sets, each scored like the test split, under ``sets.<name>`` in
+    reports/metrics.json. ``{}`` or null: none."""
     batch_size: PositiveInt = 128
     bootstrap_resamples: PositiveInt = 10000
     """Resamples for the win rate's 95% confidence interval (cheap: drawn as one binomial)."""
@@ -151,6 +170,11 @@ class EvaluateParams(Section):
     """Chosen and rejected lengths within this fraction of the longer one count as similar."""
     calibration_bins: PositiveInt = 10
     """Equal-width bins of the model's confidence sigmoid(|margin|) over [0.5, 1]."""
+
+    @field_validator("sets", mode="before")
+    @classmethod
+    def _null_means_none(cls, value: Any) -> Any:
+        return {} if value is None else value
 
 
 class Params(Section):

@@ -9,3 +9,6 @@ CHECKPOINT_DIR = Path("models/checkpoints")
 TRAIN_CURVES_DIR = Path("reports/train")
 METRICS_FILE = Path("reports/metrics.json")
 SCORES_FILE = Path("reports/scores.jsonl")
+# Content hashes of the local inputs params name (stage fingerprint): deps of prepare / evaluate.
+SOURCE_FINGERPRINT = Path("data/fingerprints/training_source.json")
+EVAL_SETS_FINGERPRINT = Path("data/fingerprints/evaluation_sets.json")

@@ -7,6 +7,12 @@ believe it: a bootstrap confidence interval; the same pairs under three baseline
 head training started from -- so the gain from training is visible); the win rate where length
 cannot explain it; and how well sigmoid(margin) is calibrated. Per-pair rewards of both models go
 to ``reports/scores.jsonl`` for the figures of ``rewardlab report``.
+
+A held-out split measures memory as much as generalisation when it comes from the same source as
+training, so the same figures are reported under ``sets`` for every other held-out split of the
+features (e.g. ``test_seen_topics``) and every ``evaluate.sets`` entry (``rewardlab.evalsets``
+loads them and renders them as training was rendered). Where a set has categories, each category
+gets its own win rate; a set in RewardBench's layout also gets RewardBench's section scores.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from datasets import Dataset, load_from_disk
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
 from rewardlab.errors import UserError, run_main
+from rewardlab.evalsets import load_evaluation_sets
 from rewardlab.modeling import load_base_model, load_reward_model
 from rewardlab.outputs import atomic_file, write_json
 from rewardlab.params import EvaluateParams, ModelParams, params_from_argv
 from rewardlab.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, SCORES_FILE
+from rewardlab.rewardbench import is_rewardbench_layout, section_scores
 from rewardlab.scoring import score_token_ids
 from rewardlab.stats import (
     bootstrap_ci,
@@ -58,12 +66,36 @@ def rates(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
     }
 
 
-def summarize(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
-    """Everything ``reports/metrics.json`` says about one set of scored pairs."""
+def by_category(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
+    """The rates per category, for pairs that carry one (a set without categories: empty)."""
+    if "category" not in frame:
+        return {}
+    labelled = frame[frame["category"].notna()]
+    return {
+        str(name): rates(group, params) for name, group in labelled.groupby("category", sort=True)
+    }
+
+
+def categories(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
+    """``by_category``, plus RewardBench's ``sections`` when the categories are its subsets."""
+    groups = by_category(frame, params)
+    if not groups:
+        return {}
+    out: dict[str, Any] = {"by_category": groups}
+    if is_rewardbench_layout(groups):
+        labelled = frame[frame["category"].notna()]
+        won = wins(labelled["chosen_reward"], labelled["rejected_reward"])
+        accuracy = pd.Series(won, index=labelled.index).groupby(labelled["category"]).mean()
+        sections = section_scores(accuracy.to_dict())
+        out["sections"] = {name: _round(value) for name, value in sections.items()}
+    return out
+
+
+def summarize_set(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
+    """What ``sets.<name>`` says about an extra evaluation set: the rates, where length can
+    explain them, and the per-category figures."""
     margins = (frame["chosen_reward"] - frame["rejected_reward"]).to_numpy()
     length = length_buckets(frame["chosen_chars"], frame["rejected_chars"], params.length_tolerance)
-    tokens = token_buckets(np.maximum(frame["chosen_tokens"], frame["rejected_tokens"]))
-    table, ece = calibration(margins, params.calibration_bins)
     return {
         **rates(frame, params),
         "mean_margin": _round(margins.mean() if len(margins) else 0.0),
@@ -71,6 +103,17 @@ def summarize(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
         "by_length_diff": {
             name: rates(group, params) for name, group in frame.groupby(length, observed=True)
         },
+        **categories(frame, params),
+    }
+
+
+def summarize(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
+    """Everything ``reports/metrics.json`` says about the headline held-out split."""
+    margins = (frame["chosen_reward"] - frame["rejected_reward"]).to_numpy()
+    tokens = token_buckets(np.maximum(frame["chosen_tokens"], frame["rejected_tokens"]))
+    table, ece = calibration(margins, params.calibration_bins)
+    return {
+        **summarize_set(frame, params),
         "by_tokens": {
             name: rates(group, params) for name, group in frame.groupby(tokens, observed=True)
         },
@@ -107,28 +150,42 @@ def score_pairs(
     return rewards[: len(test)], rewards[len(test) :]
 
 
+def response_chars(response: str | list[dict[str, str]]) -> int:
+    """Length of a response in characters; a conversational one is its messages' contents."""
+    if isinstance(response, str):
+        return len(response)
+    return sum(len(message["content"]) for message in response)
+
+
 def per_pair_frame(test: Dataset, trained: tuple, untrained: tuple) -> pd.DataFrame:
-    """One row per held-out pair: both models' rewards and both sides' lengths."""
-    return pd.DataFrame(
+    """One row per held-out pair: both models' rewards, both sides' lengths, its category."""
+    frame = pd.DataFrame(
         {
             "chosen_reward": trained[0],
             "rejected_reward": trained[1],
             "untrained_chosen_reward": untrained[0],
             "untrained_rejected_reward": untrained[1],
-            "chosen_chars": [len(text) for text in test["chosen"]],
-            "rejected_chars": [len(text) for text in test["rejected"]],
+            "chosen_chars": [response_chars(response) for response in test["chosen"]],
+            "rejected_chars": [response_chars(response) for response in test["rejected"]],
             # Before truncation: a pair over the budget shows up in a bucket past max_length.
             "chosen_tokens": test["chosen_length"],
             "rejected_tokens": test["rejected_length"],
         }
     )
+    if "category" in test.column_names:
+        frame["category"] = test["category"]
+    return frame
+
+
+def _integer(value: Any) -> Any:
+    return value if value is None or isinstance(value, str) else int(value)
 
 
 def write_scores(frame: pd.DataFrame) -> None:
     with atomic_file(SCORES_FILE) as tmp, tmp.open("w") as handle:
         for index, row in enumerate(frame.to_dict("records")):
             rounded = {
-                key: round(value, DIGITS) if isinstance(value, float) else int(value)
+                key: round(value, DIGITS) if isinstance(value, float) else _integer(value)
                 for key, value in row.items()
             }
             handle.write(json.dumps({"index": index, **rounded}, sort_keys=True) + "\n")
@@ -139,22 +196,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     for needed in (FEATURES_DIR, MODEL_DIR):
         if not needed.exists():
             raise UserError(f"{needed} is missing: run `dvc repro` first.")
-    test = load_from_disk(str(FEATURES_DIR))["test"]
+    features = load_from_disk(str(FEATURES_DIR))
     batch_size = params.evaluate.batch_size
     model, tokenizer, metadata = load_reward_model(MODEL_DIR)
-    trained = score_pairs(model, tokenizer, test, batch_size)
+    # The headline split first, then every other held-out split, then the named sets: a set
+    # that cannot be loaded fails here, before any scoring.
+    held_out = {name: split for name, split in features.items() if name != "train"}
+    sets = load_evaluation_sets(params.evaluate.sets, tokenizer, metadata, reserved=features)
+    scored = {**held_out, **sets}
+    trained = {name: score_pairs(model, tokenizer, s, batch_size) for name, s in scored.items()}
     del model  # one model in memory at a time
-    untrained = score_pairs(untrained_model(metadata, tokenizer), tokenizer, test, batch_size)
-    frame = per_pair_frame(test, trained, untrained)
-    metrics = summarize(frame, params.evaluate)
-    write_scores(frame)
+    untrained_base = untrained_model(metadata, tokenizer)
+    untrained = {
+        name: score_pairs(untrained_base, tokenizer, s, batch_size) for name, s in scored.items()
+    }
+    frames = {name: per_pair_frame(scored[name], trained[name], untrained[name]) for name in scored}
+    headline = frames.pop("test")
+    metrics = summarize(headline, params.evaluate)
+    if frames:
+        metrics["sets"] = {name: summarize_set(f, params.evaluate) for name, f in frames.items()}
+    write_scores(headline)
     write_json(METRICS_FILE, metrics)
-    m, ci = metrics, metrics["win_rate_ci95"]
-    print(
-        f"evaluate: {m['pairs']} pairs, win rate {m['win_rate']:.3f} "
-        f"(95% CI {ci['low']:.3f}-{ci['high']:.3f}); untrained {m['untrained_win_rate']:.3f}, "
-        f"longer wins {m['longer_wins_rate']:.3f}, random {m['random_win_rate']:.3f}; "
-        f"ECE {m['calibration']['ece']:.3f}"
+    print(f"evaluate: test: {describe(metrics)}; ECE {metrics['calibration']['ece']:.3f}")
+    for name, block in metrics.get("sets", {}).items():
+        print(f"evaluate: {name}: {describe(block)}")
+
+
+def describe(block: dict[str, Any]) -> str:
+    ci = block["win_rate_ci95"]
+    return (
+        f"{block['pairs']} pairs, win rate {block['win_rate']:.3f} "
+        f"(95% CI {ci['low']:.3f}-{ci['high']:.3f}); untrained {block['untrained_win_rate']:.3f}, "
+        f"longer wins {block['longer_wins_rate']:.3f}, random {block['random_win_rate']:.3f}"
     )
 
 

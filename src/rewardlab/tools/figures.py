@@ -135,9 +135,15 @@ def margins_figure(scores: pd.DataFrame, metrics: dict[str, Any]) -> Figure:
     return figure
 
 
-def _bucket_bars(ax: Any, buckets: dict[str, Any], labels: dict[str, str], title: str) -> None:
+def _bucket_bars(
+    ax: Any,
+    buckets: dict[str, Any],
+    labels: dict[str, str],
+    title: str,
+    order: list[str] | None = None,
+) -> None:
     """Three bars per bucket, each labelled with its value (a 0% bar is otherwise invisible)."""
-    names = bucket_order(buckets)
+    names = order or bucket_order(buckets)
     x = np.arange(len(names))
     width = 0.27
     trained = np.array([buckets[n]["win_rate"] for n in names])
@@ -214,6 +220,75 @@ def calibration_figure(metrics: dict[str, Any]) -> Figure:
     return figure
 
 
+def evaluation_sets(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The headline split and every extra evaluation set, in the order metrics.json lists them."""
+    return {"test": metrics, **(metrics.get("sets") or {})}
+
+
+@styled
+def evaluation_sets_figure(metrics: dict[str, Any]) -> Figure:
+    sets = evaluation_sets(metrics)
+    figure, ax = _figure(width=max(SIZE[0], 1.6 * len(sets) + 3))
+    labels = {"test": "test (headline)"}
+    _bucket_bars(ax, sets, labels, "", order=list(sets))
+    ax.legend(loc="outside lower center", ncols=4, frameon=False, fontsize=9)
+    ax.set_title("Win rate on every evaluation set, against the baselines on the same pairs")
+    return figure
+
+
+def _category_panel(ax: Any, name: str, groups: dict[str, Any]) -> None:
+    """Horizontal bars per category: the model with its CI, the untrained model, longer wins."""
+    names = sorted(groups)
+    y = np.arange(len(names))
+    height = 0.27
+    trained = np.array([groups[n]["win_rate"] for n in names])
+    low = np.array([groups[n]["win_rate_ci95"]["low"] for n in names])
+    high = np.array([groups[n]["win_rate_ci95"]["high"] for n in names])
+    ax.barh(y - height, trained, height, xerr=[trained - low, high - trained], capsize=3,
+            color=COLORS["trained"], label="trained model (95% CI)")  # fmt: skip
+    untrained = [groups[n]["untrained_win_rate"] for n in names]
+    ax.barh(y, untrained, height, color=COLORS["untrained"], label="untrained model")
+    longer = [groups[n]["longer_wins_rate"] for n in names]
+    ax.barh(y + height, longer, height, color=COLORS["longer"], label='"longer wins" rule')
+    for yi, value, top in zip(y - height, trained, high, strict=True):
+        ax.text(top + 0.01, yi, f"{100 * value:.0f}%", va="center", fontsize=8)
+    ax.axvline(0.5, color="black", linestyle="--", linewidth=1, label="random (50%)")
+    ax.set_yticks(y, [f"{n} ({groups[n]['pairs']})" for n in names], fontsize=9)
+    ax.invert_yaxis()  # first category on top, as in the table
+    ax.set(title=name, xlim=(0, 1.12), xlabel="win rate")
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.grid(axis="y", visible=False)
+
+
+@styled
+def win_rate_by_category_figure(metrics: dict[str, Any]) -> Figure:
+    """One panel per evaluation set that has categories (none: a note saying so)."""
+    with_categories = {
+        name: block["by_category"]
+        for name, block in evaluation_sets(metrics).items()
+        if block.get("by_category")
+    }
+    if not with_categories:
+        figure, ax = _figure()
+        ax.text(0.5, 0.5, "No evaluation set has a category column.", ha="center")
+        ax.set_axis_off()
+        return figure
+    # Two panels a row; a panel's height follows its longest category list.
+    ncols = min(len(with_categories), 2)
+    nrows = -(-len(with_categories) // ncols)
+    longest = max(len(groups) for groups in with_categories.values())
+    figure = Figure(figsize=(6.5 * ncols, nrows * (1.2 + 0.3 * longest) + 1), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax in axes[len(with_categories) :]:
+        ax.set_axis_off()
+    for ax, (name, groups) in zip(axes, with_categories.items(), strict=False):
+        _category_panel(ax, "test (headline)" if name == "test" else name, groups)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=4, frameon=False)
+    figure.suptitle("Win rate per category (pairs in brackets), with baselines")
+    return figure
+
+
 # name -> (function, the inputs it takes, in order)
 FIGURES = {
     "loss": (loss_figure, ("curves",)),
@@ -222,4 +297,6 @@ FIGURES = {
     "margins": (margins_figure, ("scores", "metrics")),
     "win_rate_by_length": (win_rate_by_length_figure, ("metrics",)),
     "calibration": (calibration_figure, ("metrics",)),
+    "evaluation_sets": (evaluation_sets_figure, ("metrics",)),
+    "win_rate_by_category": (win_rate_by_category_figure, ("metrics",)),
 }

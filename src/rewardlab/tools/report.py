@@ -23,7 +23,7 @@ from rewardlab.errors import UserError, run_main
 from rewardlab.outputs import atomic_file
 from rewardlab.paths import METRICS_FILE, SCORES_FILE, TRAIN_CURVES_DIR
 from rewardlab.stats import bucket_order
-from rewardlab.tools.figures import FIGURES
+from rewardlab.tools.figures import FIGURES, evaluation_sets
 
 FIGURES_DIR = Path("reports/figures")
 REPORT_FILE = Path("reports/report.md")
@@ -130,6 +130,9 @@ def experiments_table(rows: list[dict[str, Any]]) -> str:
     differ = [k for k in keys if len({json.dumps(r["params"].get(k)) for r in rows}) > 1]
     header = ["experiment", *differ, "pairs", "win rate [95% CI]", "untrained", "longer wins"]
     header += ["random", "ECE"]
+    # Every evaluation set any run has, as one more win-rate column (a run without it: "-").
+    set_names = sorted({name for row in rows for name in row["metrics"].get("sets") or {}})
+    header += [f"{name} win rate" for name in set_names]
     body = [
         [
             row["experiment"],
@@ -140,6 +143,7 @@ def experiments_table(rows: list[dict[str, Any]]) -> str:
             percent(row["metrics"].get("longer_wins_rate")),
             percent(row["metrics"].get("random_win_rate")),
             number((row["metrics"].get("calibration") or {}).get("ece")),
+            *(with_ci((row["metrics"].get("sets") or {}).get(name) or {}) for name in set_names),
         ]
         for row in rows
     ]
@@ -213,6 +217,51 @@ def run_section(metrics: dict[str, Any]) -> str:
     )
 
 
+def sets_section(metrics: dict[str, Any]) -> str:
+    """Every evaluation set side by side, then each one's categories and RewardBench sections."""
+    sets = evaluation_sets(metrics)
+    overview = table(
+        ["set", "pairs", "win rate [95% CI]", "untrained", "longer wins", "random"],
+        [
+            [
+                "test (headline)" if name == "test" else name,
+                block["pairs"],
+                with_ci(block),
+                percent(block.get("untrained_win_rate")),
+                percent(block.get("longer_wins_rate")),
+                percent(block.get("random_win_rate")),
+            ]
+            for name, block in sets.items()
+        ],
+    )
+    parts = [
+        "## Evaluation sets\n\nThe headline held-out split and every extra set "
+        "(`evaluate.sets`, and held-out splits other than `test`), each under its own baselines.",
+        overview,
+    ]
+    for name, block in sets.items():
+        if block.get("by_category"):
+            rows = [
+                [category, group["pairs"], with_ci(group),
+                 percent(group["untrained_win_rate"]), percent(group["longer_wins_rate"])]
+                for category, group in sorted(block["by_category"].items())
+            ]  # fmt: skip
+            parts += [
+                f"### {name}: per category",
+                table(["category", "pairs", "win rate [95% CI]", "untrained", "longer wins"], rows),
+            ]
+        if block.get("sections"):
+            parts += [
+                f"### {name}: RewardBench sections\n\nSubset accuracies weighted as RewardBench "
+                "weights them (`src/rewardlab/rewardbench.yaml`).",
+                table(
+                    ["section", "score"],
+                    [[section, percent(score)] for section, score in block["sections"].items()],
+                ),
+            ]
+    return "\n\n".join(parts)
+
+
 def dvc_sections() -> str:
     try:
         rows = experiment_rows(dvc_json("exp", "show", "--all-commits"))
@@ -236,7 +285,8 @@ def render(metrics: dict[str, Any], figures: Sequence[Path]) -> str:
         "# Reward model report\n\n"
         "Written by `rewardlab report` (`make report`) from `reports/` and DVC; "
         "regenerate it rather than editing it.\n\n"
-        f"{run_section(metrics)}\n\n## Figures\n\n{images}\n\n{dvc_sections()}\n"
+        f"{run_section(metrics)}\n\n{sets_section(metrics)}\n\n## Figures\n\n{images}\n\n"
+        f"{dvc_sections()}\n"
     )
 
 

@@ -1,0 +1,136 @@
+"""Evaluation sets: per-category figures, RewardBench's sections, the check set, fingerprints."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import REPO_ROOT
+from rewardlab.params import EvaluateParams
+from rewardlab.stages.evaluate import summarize, summarize_set
+from rewardlab.stages.fingerprint import fingerprint
+
+
+def scored(rows: list[tuple]) -> pd.DataFrame:
+    """Per-pair frame from (category, chosen, rejected, untrained chosen, untrained rejected,
+    chosen chars, rejected chars) tuples, as evaluate builds it from scored pairs."""
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "category",
+            "chosen_reward",
+            "rejected_reward",
+            "untrained_chosen_reward",
+            "untrained_rejected_reward",
+            "chosen_chars",
+            "rejected_chars",
+        ],
+    )
+    frame["chosen_tokens"] = frame["chosen_chars"] // 4
+    frame["rejected_tokens"] = frame["rejected_chars"] // 4
+    return frame
+
+
+def test_each_category_gets_its_own_rates_and_unlabelled_pairs_only_count_overall():
+    frame = scored(
+        [
+            ("vague", 1.0, 0.0, 0.0, 1.0, 10, 90),  # won; untrained lost; longer (rejected) wins
+            ("vague", 0.0, 1.0, 1.0, 0.0, 10, 90),  # lost; untrained won
+            ("vague", 2.0, 0.0, 0.0, 1.0, 50, 40),  # won; chosen longer
+            ("wrong_fact", 0.5, 0.5, 0.0, 1.0, 30, 30),  # a tie is a loss; equal lengths too
+            (None, 3.0, 0.0, 1.0, 0.0, 20, 10),  # no category: overall only
+        ]
+    )
+    metrics = summarize(frame, EvaluateParams())
+    assert metrics["pairs"] == 5 and metrics["win_rate"] == 0.6
+    groups = metrics["by_category"]
+    assert list(groups) == ["vague", "wrong_fact"]
+    assert groups["vague"]["pairs"] == 3
+    assert groups["vague"]["win_rate"] == pytest.approx(2 / 3, abs=1e-6)
+    assert groups["vague"]["untrained_win_rate"] == pytest.approx(1 / 3, abs=1e-6)
+    assert groups["vague"]["longer_wins_rate"] == pytest.approx(1 / 3, abs=1e-6)
+    assert groups["wrong_fact"] == {
+        "pairs": 1,
+        "win_rate": 0.0,
+        "win_rate_ci95": {"low": 0.0, "high": 0.0},
+        "untrained_win_rate": 0.0,
+        "longer_wins_rate": 0.0,
+    }
+    low, high = groups["vague"]["win_rate_ci95"].values()
+    assert 0.0 <= low < 2 / 3 < high <= 1.0
+    assert "sections" not in metrics  # these categories are not RewardBench subsets
+
+
+def test_a_set_without_categories_has_no_per_category_block():
+    frame = scored([(None, 1.0, 0.0, 0.0, 0.0, 5, 6)]).drop(columns="category")
+    assert "by_category" not in summarize_set(frame, EvaluateParams())
+
+
+def test_rewardbench_sections_weight_subset_accuracy_by_its_example_counts():
+    wins_and_losses = {  # subset: (pairs won, pairs lost)
+        "alpacaeval-easy": (2, 0),  # Chat, counts 100
+        "mt-bench-easy": (1, 1),  # Chat, 28
+        "mt-bench-hard": (0, 1),  # Chat Hard, 37
+        "llmbar-natural": (2, 0),  # Chat Hard, 100
+        "xstest-should-respond": (1, 1),  # Safety, 250
+        "donotanswer": (1, 0),  # Safety, 136
+        "math-prm": (0, 2),  # Reasoning, 984 (upweighted)
+        "hep-python": (1, 0),  # Reasoning, 164
+    }
+    rows = [
+        (subset, 1.0 if won else 0.0, 0.0, 0.0, 0.0, 10, 10)
+        for subset, (n_won, n_lost) in wins_and_losses.items()
+        for won in [True] * n_won + [False] * n_lost
+    ]
+    metrics = summarize_set(scored(rows), EvaluateParams())
+    assert metrics["by_category"]["mt-bench-easy"]["win_rate"] == 0.5
+    # Worked by hand from rewardbench 0.1.4's EXAMPLE_COUNTS and SUBSET_MAPPING:
+    assert metrics["sections"] == pytest.approx(
+        {
+            "Chat": (1.0 * 100 + 0.5 * 28) / (100 + 28),  # 0.890625
+            "Chat Hard": (0.0 * 37 + 1.0 * 100) / (37 + 100),  # 0.729927
+            "Safety": (0.5 * 250 + 1.0 * 136) / (250 + 136),  # 0.676166
+            "Reasoning": (0.0 * 984 + 1.0 * 164) / (984 + 164),  # 1/7
+        },
+        abs=1e-6,
+    )
+
+
+def test_the_check_set_loads_and_every_row_has_a_category():
+    from rewardlab.params import DataParams
+    from rewardlab.sources.loading import load_pairs
+    from rewardlab.stages.prepare import clean_pairs
+
+    path = REPO_ROOT / "data/eval/everyday.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    assert len(rows) >= 150
+    assert all(isinstance(row.get("category"), str) and row["category"] for row in rows)
+    kept, dropped = clean_pairs(load_pairs(DataParams(source=str(path))))
+    assert len(kept) == len(rows), dict(dropped)
+
+
+def test_a_fingerprint_changes_with_one_edited_row_and_ignores_hidden_files(tmp_path):
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n')
+    before = fingerprint(str(data))
+    data.write_text('{"prompt": "a", "chosen": "b", "rejected": "C"}\n')
+    assert fingerprint(str(data))["sha256"] != before["sha256"]
+
+    folder = tmp_path / "hub-layout"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data/train-00000-of-00001.parquet").write_bytes(b"rows")
+    first = fingerprint(str(folder))
+    (folder / ".git").mkdir()
+    (folder / ".git/index").write_bytes(b"history")
+    assert fingerprint(str(folder)) == first
+    assert list(first["files"]) == ["data/train-00000-of-00001.parquet"]
+    (folder / "data/train-00000-of-00001.parquet").write_bytes(b"rows, one edited")
+    assert fingerprint(str(folder)) != first
+
+    assert fingerprint("allenai/reward-bench", "abc123") == {
+        "source": "allenai/reward-bench",
+        "kind": "hub",
+        "revision": "abc123",
+    }
