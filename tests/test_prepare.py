@@ -5,7 +5,7 @@ from datasets import Dataset
 
 from conftest import toy_pairs, write_jsonl, write_params
 from rewardlab.errors import UserError
-from rewardlab.params import PrepareParams
+from rewardlab.params import FeaturizeParams, PrepareParams
 from rewardlab.stages import prepare as prepare_stage
 from rewardlab.stages.prepare import clean_pairs, drop_reason, format_pair, prepare
 
@@ -40,7 +40,7 @@ def test_clean_pairs_counts_every_reason_and_keeps_first_of_duplicates():
 
 def test_format_pair_renders_the_tutorial_template():
     row = format_pair(
-        {"prompt": "Hi?", "chosen": "Hello.", "rejected": "No."}, PrepareParams().template
+        {"prompt": "Hi?", "chosen": "Hello.", "rejected": "No."}, FeaturizeParams().template
     )
     assert row["chosen_text"] == "\n\nHuman: Hi?\n\nAssistant: Hello."
     assert row["rejected_text"] == "\n\nHuman: Hi?\n\nAssistant: No."

@@ -18,7 +18,7 @@ def test_flags_survive_dvcs_own_override_parser(tmp_path):
 
     wanted = {
         "lora": {"target_modules": ["attn.c_attn", "attn.c_proj"], "r": 8},
-        "prepare": {"template": "\n\nHuman: {prompt}\n\nAssistant: {response}"},
+        "featurize": {"template": "\n\nHuman: {prompt}\n\nAssistant: {response}"},
         "train": {
             "learning_rate": 1.41e-5,
             "group_by_length": False,

@@ -15,7 +15,7 @@ from datasets import Dataset
 from conftest import toy_pairs
 from rewardlab.cli import main as cli
 from rewardlab.modeling import load_tokenizer
-from rewardlab.params import FeaturizeParams, ModelParams, PrepareParams
+from rewardlab.params import FeaturizeParams, ModelParams
 from rewardlab.scoring import encode_responses
 from rewardlab.stages.featurize import tokenize_split
 from rewardlab.stages.prepare import format_pair
@@ -241,7 +241,7 @@ def test_texts_are_encoded_exactly_as_featurize_encoded_them_for_training(model_
     if model_name == "tiny_gpt2":
         model_name = str(request.getfixturevalue("tiny_gpt2"))
     tokenizer = load_tokenizer(ModelParams(name_or_path=model_name))
-    template = PrepareParams().template
+    template = FeaturizeParams().template
     pairs = toy_pairs(4)
     split = Dataset.from_list([format_pair(pair, template) for pair in pairs])
     features, stats = tokenize_split(split, tokenizer, FeaturizeParams(max_length=12))

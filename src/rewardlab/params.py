@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from rewardlab.errors import UserError
@@ -30,22 +37,62 @@ class Section(BaseModel):
 
 
 class Columns(Section):
-    """Column names in the source data, so a preference set with other names can be mapped."""
+    """Column names in the source data, so a preference set with other names can be mapped.
 
-    prompt: str = "prompt"
+    Only ``chosen`` and ``rejected`` are required. ``prompt`` may be absent from the data (the
+    prompt is then the implicit shared start of both sides, as in Anthropic/hh-rlhf); the optional
+    columns are read only when named.
+    """
+
+    prompt: str | None = "prompt"
+    """``null``: the data has no prompt column; it is extracted from chosen/rejected."""
     chosen: str = "chosen"
     rejected: str = "rejected"
+    category: str | None = None
+    """A label per pair (e.g. RewardBench's ``subset``), kept for per-category evaluation."""
+    margin: str | None = None
+    """A number per pair: how much better chosen is, passed to TRL's margin loss."""
+    score_chosen: str | None = None
+    """With ``score_rejected``: the margin is ``(score_chosen - score_rejected) * margin_scale``."""
+    score_rejected: str | None = None
+
+    @model_validator(mode="after")
+    def _one_margin_source(self) -> Columns:
+        scores = (self.score_chosen is None, self.score_rejected is None)
+        if scores[0] != scores[1]:
+            raise ValueError("name both score_chosen and score_rejected, or neither")
+        if self.margin is not None and self.score_chosen is not None:
+            raise ValueError("take the margin from margin or from the two score columns, not both")
+        return self
 
 
-class DataParams(Section):
+class SourceParams(Section):
+    """Where a preference set comes from and how it is laid out.
+
+    Shared by the training data (``data``) and evaluation sets, so both are described alike.
+    """
+
     source: str = "builtin"
     """``builtin``, a Hub dataset id, a local .jsonl/.json/.csv/.parquet file or a saved dataset."""
     split: str = "train"
     """Split to read from a Hub dataset or a saved DatasetDict."""
+    revision: str | None = None
+    """Hub source only: the dataset commit, tag or branch to read (pins the data)."""
+    format: Literal["auto", "standard", "conversational"] = "auto"
+    """``standard``: texts; ``conversational``: lists of ``{role, content}`` messages;
+    ``auto``: detected from the first usable row."""
+    columns: Columns = Columns()
+
+
+class DataParams(SourceParams):
     num_pairs: PositiveInt = 3000
     """Rows the builtin generator makes (ignored for other sources)."""
     generator_seed: int = 0
-    columns: Columns = Columns()
+    test_split: str | None = None
+    """The source's own held-out split (``test``, ``test_prefs``): it becomes the test split,
+    cleaned like the training split, and ``prepare.test_size`` is not used."""
+    margin_scale: float = Field(1.0, gt=0)
+    """Multiplies a margin taken from ``columns.score_chosen``/``score_rejected``."""
 
 
 class ModelParams(Section):
@@ -55,11 +102,31 @@ class ModelParams(Section):
 
 
 class PrepareParams(Section):
-    template: str = "\n\nHuman: {prompt}\n\nAssistant: {response}"
     test_size: float = Field(0.2, gt=0, lt=1)
+    """Share of the pairs held out as ``test`` (unused when ``data.test_split`` is set)."""
     seed: int = 42
     max_drop_fraction: float = Field(0.5, ge=0, le=1)
     """Fail when more than this fraction of rows is dropped: the data is probably mis-mapped."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _template_moved(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "template" in values:
+            raise ValueError("prepare.template moved to featurize.template: move the key there")
+        return values
+
+
+class FeaturizeParams(Section):
+    template: str = "\n\nHuman: {prompt}\n\nAssistant: {response}"
+    """Role prefixes for models without a chat template (see rendering.py): the text before
+    ``{prompt}`` opens a user turn, the text before ``{response}`` an assistant turn."""
+    use_chat_template: bool = True
+    """Conversations are rendered with the tokenizer's own chat template when it has one;
+    ``false`` renders them with ``template`` instead."""
+    max_length: PositiveInt = 128
+    """Token budget per side (prompt + response, special tokens included)."""
+    overflow: Literal["truncate", "drop"] = "truncate"
+    """Longer pairs are cut to ``max_length`` tokens, or dropped entirely."""
 
     @field_validator("template")
     @classmethod
@@ -67,14 +134,9 @@ class PrepareParams(Section):
         for field in ("{prompt}", "{response}"):
             if field not in value:
                 raise ValueError(f"must contain {field}")
+        if value.index("{prompt}") > value.index("{response}"):
+            raise ValueError("{prompt} must come before {response}")
         return value
-
-
-class FeaturizeParams(Section):
-    max_length: PositiveInt = 128
-    """Token budget per side (prompt + response, special tokens included)."""
-    overflow: Literal["truncate", "drop"] = "truncate"
-    """Longer pairs are cut to ``max_length`` tokens, or dropped entirely."""
 
 
 class LoraParams(Section):

@@ -112,7 +112,7 @@ def _pick_split(data: DatasetDict, split: str, where: str) -> Dataset:
 
 
 def _map_columns(dataset: Dataset, params: DataParams) -> Dataset:
-    mapping = params.columns.model_dump()
+    mapping = {dst: src for dst, src in params.columns.model_dump().items() if src is not None}
     missing = [
         f"{src!r} (data.columns.{dst})"
         for dst, src in mapping.items()

@@ -17,7 +17,7 @@ from datasets import Dataset
 
 from rewardlab.errors import UserError, run_main
 from rewardlab.outputs import atomic_dir
-from rewardlab.params import PrepareParams, params_from_argv
+from rewardlab.params import FeaturizeParams, PrepareParams, params_from_argv
 from rewardlab.paths import PREPARED_DIR
 from rewardlab.sources.loading import PAIR_COLUMNS, load_pairs
 
@@ -63,7 +63,9 @@ def format_pair(row: dict[str, str], template: str) -> dict[str, str]:
     }
 
 
-def prepare(rows: Dataset, params: PrepareParams) -> tuple[dict[str, list[dict]], dict]:
+def prepare(
+    rows: Dataset, params: PrepareParams, template: str = FeaturizeParams().template
+) -> tuple[dict[str, list[dict]], dict]:
     """Clean, format and split; return the splits and the stats that describe them."""
     kept, dropped = clean_pairs(rows)
     rows_in, total_dropped = len(rows), sum(dropped.values())
@@ -76,7 +78,7 @@ def prepare(rows: Dataset, params: PrepareParams) -> tuple[dict[str, list[dict]]
             f"prepare: {total_dropped} of {rows_in} rows dropped ({dict(dropped)}), more than "
             f"prepare.max_drop_fraction = {params.max_drop_fraction}. Check data.columns."
         )
-    formatted = Dataset.from_list([format_pair(row, params.template) for row in kept])
+    formatted = Dataset.from_list([format_pair(row, template) for row in kept])
     try:
         split = formatted.train_test_split(test_size=params.test_size, seed=params.seed)
     except ValueError as exc:  # one side of the split would be empty
@@ -92,7 +94,7 @@ def prepare(rows: Dataset, params: PrepareParams) -> tuple[dict[str, list[dict]]
         "dropped": dict(dropped),
         "train_pairs": len(splits["train"]),
         "test_pairs": len(splits["test"]),
-        "template": params.template,
+        "template": template,
     }
     return splits, stats
 
@@ -105,7 +107,7 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     params = params_from_argv(argv, __doc__)
-    splits, stats = prepare(load_pairs(params.data), params.prepare)
+    splits, stats = prepare(load_pairs(params.data), params.prepare, params.featurize.template)
     with atomic_dir(PREPARED_DIR) as out:
         for name, rows in splits.items():
             write_jsonl(out / f"{name}.jsonl", rows)

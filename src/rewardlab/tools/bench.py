@@ -140,7 +140,7 @@ class Bench:
 
 def builtin_data(tokenizer, params: Params, pairs: int, eval_pairs: int) -> dict[str, Any]:
     """Builtin pairs rendered and tokenized as prepare and featurize do; the tail is held out."""
-    rows = [format_pair(r, params.prepare.template) for r in generate_pairs(pairs + eval_pairs)]
+    rows = [format_pair(r, params.featurize.template) for r in generate_pairs(pairs + eval_pairs)]
     features, stats = tokenize_split(Dataset.from_list(rows), tokenizer, params.featurize)
     features = features.select_columns(["chosen_ids", "rejected_ids", "length"])
     test = features.select(range(pairs, pairs + eval_pairs))
@@ -260,7 +260,7 @@ def score_all(bench: Bench, trained: PreTrainedModel, n: int) -> dict:
     """
     params, opts, rows = bench.params, bench.opts, bench.data["test_rows"]
     pair_tokens = bench.data["test_pair_tokens"]
-    metadata = {"template": params.prepare.template, "max_length": params.featurize.max_length}
+    metadata = {"template": params.featurize.template, "max_length": params.featurize.max_length}
     score: dict[str, Any] = {}
     stats, reference = score_tutorial_loop(trained, bench.tokenizer, rows, pair_tokens, opts)
     _record(score, "tutorial", {**stats, "precision": "fp32"}, 2 * n)
