@@ -16,7 +16,9 @@ from pathlib import Path
 
 from conftest import REPO_ROOT, write_params
 
-# The default pipeline (builtin pairs, builtin:minilm, LoRA), shrunk to seconds.
+# The default pipeline (builtin pairs, builtin:minilm, LoRA), shrunk to seconds. Without the
+# default evaluation set: scoring its 184 pairs with MiniLM would add ~40 s to every evaluate
+# here (2 busy cores); test_evalsets_pipeline.py scores it with the tiny GPT-2.
 TINY = {
     "data": {"num_pairs": 120},
     "featurize": {"max_length": 64},
@@ -26,6 +28,7 @@ TINY = {
         "logging_steps": 2,
         "eval_steps": 2,
     },
+    "evaluate": {"sets": {}},
 }
 REPO_FILES = [
     "src",

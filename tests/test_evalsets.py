@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 from conftest import REPO_ROOT
+from rewardlab.evalsets import read_rows
 from rewardlab.params import EvaluateParams
 from rewardlab.stages.evaluate import summarize, summarize_set
 from rewardlab.stages.fingerprint import fingerprint
+from rewardlab.stages.prepare import clean_pairs
 
 
 def scored(rows: list[tuple]) -> pd.DataFrame:
@@ -99,16 +101,15 @@ def test_rewardbench_sections_weight_subset_accuracy_by_its_example_counts():
 
 
 def test_the_check_set_loads_and_every_row_has_a_category():
-    from rewardlab.params import DataParams
-    from rewardlab.sources.loading import load_pairs
-    from rewardlab.stages.prepare import clean_pairs
-
     path = REPO_ROOT / "data/eval/everyday.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     assert len(rows) >= 150
-    assert all(isinstance(row.get("category"), str) and row["category"] for row in rows)
-    kept, dropped = clean_pairs(load_pairs(DataParams(source=str(path))))
+    # Through the evaluation-set loader and prepare's cleaning: nothing dropped, category kept.
+    spec = EvaluateParams().sets["everyday"]
+    assert spec.source == "data/eval/everyday.jsonl"  # wired into the default evaluate.sets
+    kept, dropped = clean_pairs(read_rows(spec.model_copy(update={"source": str(path)}), "x"))
     assert len(kept) == len(rows), dict(dropped)
+    assert all(isinstance(row["category"], str) and row["category"].strip() for row in kept)
 
 
 def test_a_fingerprint_changes_with_one_edited_row_and_ignores_hidden_files(tmp_path):
@@ -134,3 +135,26 @@ def test_a_fingerprint_changes_with_one_edited_row_and_ignores_hidden_files(tmp_
         "kind": "hub",
         "revision": "abc123",
     }
+
+
+def test_a_bad_evaluation_set_param_names_the_set_and_the_key(tmp_path):
+    from rewardlab.errors import UserError
+    from rewardlab.params import load_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text(
+        "evaluate:\n  sets:\n    mine: {sourse: x.jsonl}\n    bad name: {source: y}\n"
+        "    other: {source: z, split: 3}\n"
+    )
+    with pytest.raises(UserError) as err:
+        load_params(path)
+    lines = str(err.value).splitlines()[1:]
+    assert [line.strip() for line in lines] == [
+        "evaluate.sets.mine.source: missing; expected a string",
+        "evaluate.sets.mine.sourse: unknown key (value 'x.jsonl'); did you mean 'source'? "
+        "allowed here: source, split, revision, format, columns",
+        "evaluate.sets.bad name: a name may hold only letters, digits, _ - and .",
+        "evaluate.sets.other.split = 3: expected a string",
+    ]
+    path.write_text("evaluate:\n  sets: null\n")
+    assert load_params(path).evaluate.sets == {}

@@ -17,6 +17,7 @@ import pytest
 HEAVY = ("torch", "transformers", "datasets", "peft", "trl", "accelerate", "dvclive", "matplotlib")
 UNUSED = {
     "rewardlab.cli": HEAVY,  # `rewardlab --help` must answer at once
+    "rewardlab.stages.fingerprint": HEAVY,  # runs on every `dvc repro`: hashing only
     "rewardlab.stages.prepare": ("torch", "transformers", "peft", "trl", "dvclive", "matplotlib"),
     "rewardlab.stages.featurize": ("peft", "trl", "accelerate", "dvclive", "matplotlib"),
     "rewardlab.stages.evaluate": ("trl", "dvclive", "matplotlib"),

@@ -12,7 +12,7 @@ from matplotlib.image import imread
 from conftest import REPO_ROOT
 from rewardlab.outputs import write_json
 from rewardlab.params import EvaluateParams
-from rewardlab.stages.evaluate import summarize, write_scores
+from rewardlab.stages.evaluate import summarize, summarize_set, write_scores
 from rewardlab.tools import report
 from rewardlab.tools.figures import FIGURES
 
@@ -31,9 +31,16 @@ def fake_finished_run(folder, pairs: int = 300) -> dict:
             "rejected_chars": chars[1],
             "chosen_tokens": chars[0] // 3,
             "rejected_tokens": chars[1] // 3,
+            "category": rng.choice(["vague", "wrong_fact", "rude"], pairs),
         }
     )
     metrics = summarize(frame, EvaluateParams())
+    # Two extra sets: one with categories (RewardBench subsets), one without.
+    rewardbench = frame.head(40).assign(category=["alpacaeval-easy", "donotanswer"] * 20)
+    metrics["sets"] = {
+        "everyday": summarize_set(frame.head(50).drop(columns="category"), EvaluateParams()),
+        "rewardbench": summarize_set(rewardbench, EvaluateParams()),
+    }
     with contextlib.chdir(folder):
         write_scores(frame)
         write_json("reports/metrics.json", metrics)
@@ -62,6 +69,16 @@ def test_report_writes_every_figure_and_the_run_tables_outside_a_dvc_repo(tmp_pa
     assert "![calibration](figures/calibration.png)" in text
     # Without git/DVC the report still appears and says why the experiments table is missing.
     assert "`dvc exp show` could not answer here" in text
+    # Every evaluation set side by side, then the categories and RewardBench's sections.
+    everyday = metrics["sets"]["everyday"]
+    assert (
+        f"| everyday | 50 | {report.with_ci(everyday)} | "
+        f"{100 * everyday['untrained_win_rate']:.1f}% | {100 * everyday['longer_wins_rate']:.1f}% |"
+    ) in text
+    assert "### test (headline): per category" in text and "| wrong_fact |" in text
+    assert "### everyday: per category" not in text
+    chat = metrics["sets"]["rewardbench"]["sections"]["Chat"]
+    assert f"| Chat | {100 * chat:.1f}% |" in text
 
 
 def test_report_without_a_finished_run_says_what_to_run(tmp_path, monkeypatch, capsys):
@@ -96,6 +113,17 @@ EXP_SHOW = [
     },
     {"rev": "2e98bf9f5ae5", "name": None, "data": run_data(0.001, None), "experiments": None},
 ]
+
+
+def test_the_experiments_table_has_a_win_rate_column_per_evaluation_set():
+    with_set = run_data(0.001, 0.5)
+    block = {"win_rate": 0.75, "win_rate_ci95": {"low": 0.5, "high": 0.9}}
+    with_set["metrics"]["reports/metrics.json"]["data"]["sets"] = {"everyday": block}
+    shown = [{"rev": "workspace", "data": with_set}, {"rev": "abc1234", "data": run_data(1, 0.6)}]
+    lines = report.experiments_table(report.experiment_rows(shown)).splitlines()
+    assert lines[0].endswith("| everyday win rate |")
+    assert lines[2].endswith("| 75.0% [50.0%, 90.0%] |")
+    assert lines[3].endswith("| - |")  # a run from before the set existed
 
 
 def test_the_experiments_table_has_a_row_per_run_with_metrics_and_only_differing_params():

@@ -13,6 +13,7 @@ A set's ``category`` column (or, when ``columns.category`` is not set, a column 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,12 +21,13 @@ from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from rewardlab.errors import UserError
-from rewardlab.params import DataParams, EvalSetParams, FeaturizeParams
-from rewardlab.sources.loading import load_pairs
+from rewardlab.params import EvalSetParams, FeaturizeParams
+from rewardlab.sources.loading import load_source, map_columns
 from rewardlab.stages.featurize import tokenize_split
 from rewardlab.stages.prepare import clean_pairs, format_pair
 
 CATEGORY_COLUMNS = ("category", "subset")  # looked for when columns.category is not set
+DATA_KEY = re.compile(r"\bdata\.(?=source|split|revision|format|columns)")
 
 
 def load_evaluation_sets(
@@ -73,9 +75,14 @@ def load_evaluation_set(
 def read_rows(spec: EvalSetParams, key: str) -> Dataset:
     """The set's rows with canonical column names, through the training data's loader."""
     try:
-        return load_pairs(DataParams(source=spec.source, split=spec.split, columns=spec.columns))
-    except UserError as exc:  # the loader names data.*; here the keys are the set's
-        raise UserError(str(exc).replace("data.", f"{key}.")) from None
+        raw = load_source(spec)
+        category = spec.columns.category or next(
+            (name for name in CATEGORY_COLUMNS if name in raw.column_names), None
+        )
+        columns = spec.columns.model_copy(update={"category": category})
+        return map_columns(raw, spec.model_copy(update={"columns": columns}))
+    except UserError as exc:  # the loader's messages name data.*; here the keys are the set's
+        raise UserError(DATA_KEY.sub(f"{key}.", str(exc))) from None
 
 
 def render_rows(rows: Dataset, kept: list[dict], metadata: dict[str, Any]) -> list[dict]:

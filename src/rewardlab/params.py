@@ -203,16 +203,15 @@ class TrainParams(Section):
     CPU runs are bitwise reproducible without it."""
 
 
-class EvalSetParams(Section):
-    """An extra evaluation set: described like ``data`` (see README, "Evaluation sets")."""
+class EvalSetParams(SourceParams):
+    """An extra evaluation set, described with the same keys as ``data``.
+
+    ``columns.category`` left null picks a column named ``category`` or ``subset``
+    (RewardBench's) when the set has one, so per-category figures need no extra key.
+    """
 
     source: str
     """A local .jsonl/.json/.csv/.parquet file, a dataset folder, or a Hub dataset id."""
-    split: str = "train"
-    """Split to read from a Hub dataset or a saved DatasetDict (RewardBench: ``filtered``)."""
-    revision: str | None = None
-    """Hub source only: the dataset commit, tag or branch to read."""
-    columns: Columns = Columns()
 
 
 SET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -270,6 +269,12 @@ def _describe(error: ValidationError, raw: dict, path: Path) -> str:
         key = ".".join(parts)
         if item["type"] == "value_error":  # a validator's own words say what is wrong
             reason = item["msg"].removeprefix("Value error, ")
+        elif item["loc"][-1] == "[key]":  # a name in a {name: section} mapping
+            problems.setdefault(key, f"{key}: a name may hold only letters, digits, _ - and .")
+            continue
+        elif item["type"] == "missing":
+            problems.setdefault(key, f"{key}: missing; expected {_allowed(field)}")
+            continue
         else:
             reason = f"expected {_allowed(field)}" if field else item["msg"]
         value = _lookup(raw, parts)
@@ -289,27 +294,42 @@ def _is_section(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
+def _named_sections(annotation: Any) -> type[BaseModel] | None:
+    """The section type of a ``{name: section}`` mapping (``evaluate.sets``), else None."""
+    if get_origin(annotation) is dict and _is_section(get_args(annotation)[1]):
+        return get_args(annotation)[1]
+    return None
+
+
+def _walk(loc: Sequence) -> tuple[list[str], FieldInfo | None, type[BaseModel] | None]:
+    """Follow ``loc`` through sections and named-section mappings as far as it names keys:
+    the keys, the last key's field, and the section the path ends in (None: not a section)."""
+    model: type[BaseModel] | None = Params
+    parts: list[str] = []
+    field = None
+    loc = list(loc)
+    while loc:
+        part = str(loc.pop(0))
+        if model is None or part not in model.model_fields:
+            break
+        field = model.model_fields[part]
+        parts.append(part)
+        model = field.annotation if _is_section(field.annotation) else None
+        entry = _named_sections(field.annotation)
+        if entry is not None and loc and loc[0] != "[key]":
+            parts.append(str(loc.pop(0)))  # the entry's name, then the entry's own keys
+            model = entry
+    return parts, field, model
+
+
 def _section_model(loc: Sequence) -> type[BaseModel] | None:
-    model: type[BaseModel] = Params
-    for part in loc:
-        field = model.model_fields.get(str(part))
-        if field is None or not _is_section(field.annotation):
-            return None
-        model = field.annotation
-    return model
+    parts, _, model = _walk(loc)
+    return model if len(parts) == len(loc) else None
 
 
 def _field_path(loc: Sequence) -> tuple[list[str], FieldInfo | None]:
     """The longest prefix of ``loc`` that names params keys, and the last key's field."""
-    model: type[BaseModel] | None = Params
-    parts: list[str] = []
-    field = None
-    for part in loc:
-        if model is None or str(part) not in model.model_fields:
-            break
-        field = model.model_fields[str(part)]
-        parts.append(str(part))
-        model = field.annotation if _is_section(field.annotation) else None
+    parts, field, _ = _walk(loc)
     return parts, field
 
 

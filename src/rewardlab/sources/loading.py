@@ -17,7 +17,7 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from rewardlab.errors import UserError
 from rewardlab.hub import resolve
-from rewardlab.params import DataParams
+from rewardlab.params import DataParams, SourceParams
 from rewardlab.sources import jsonl
 from rewardlab.sources.builtin import generate_pairs, max_pairs
 
@@ -34,9 +34,13 @@ def load_pairs(params: DataParams) -> Dataset:
                 f"{max_pairs()} distinct pairs."
             )
         return Dataset.from_list(generate_pairs(params.num_pairs, seed=params.generator_seed))
+    return map_columns(load_source(params), params)
+
+
+def load_source(params: SourceParams) -> Dataset:
+    """A local file or folder, or a Hub dataset, as stored: every column, before mapping."""
     path = Path(params.source).expanduser()
-    dataset = _load_local(path, params.split) if path.exists() else _load_hub(params)
-    return _map_columns(dataset, params)
+    return _load_local(path, params.split) if path.exists() else _load_hub(params)
 
 
 def _load_local(path: Path, split: str) -> Dataset:
@@ -86,7 +90,7 @@ def json_problem(path: Path) -> str | None:
     return None
 
 
-def _load_hub(params: DataParams) -> Dataset:
+def _load_hub(params: SourceParams) -> Dataset:
     source = resolve(params.source, "dataset", "data.source")
     try:
         return load_dataset(source, split=params.split)
@@ -111,7 +115,8 @@ def _pick_split(data: DatasetDict, split: str, where: str) -> Dataset:
     return data[split]
 
 
-def _map_columns(dataset: Dataset, params: DataParams) -> Dataset:
+def map_columns(dataset: Dataset, params: SourceParams) -> Dataset:
+    """Keep the columns ``params.columns`` names, under their canonical names."""
     mapping = {dst: src for dst, src in params.columns.model_dump().items() if src is not None}
     missing = [
         f"{src!r} (data.columns.{dst})"

@@ -22,6 +22,7 @@ from rewardlab.paths import PREPARED_DIR
 from rewardlab.sources.loading import PAIR_COLUMNS, load_pairs
 
 DROP_REASONS = ("missing", "non_string", "empty", "identical", "duplicate")
+OPTIONAL_COLUMNS = ("category", "margin")  # kept when the source names them (data.columns)
 
 
 def drop_reason(row: dict[str, Any]) -> str | None:
@@ -38,7 +39,7 @@ def drop_reason(row: dict[str, Any]) -> str | None:
     return None
 
 
-def clean_pairs(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, str]], Counter[str]]:
+def clean_pairs(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], Counter[str]]:
     """Keep usable, first-seen pairs; count every dropped row by reason."""
     kept, seen, dropped = [], set(), Counter({reason: 0 for reason in DROP_REASONS})
     for row in rows:
@@ -50,7 +51,9 @@ def clean_pairs(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, str]], C
             dropped[reason] += 1
             continue
         seen.add(key)
-        kept.append({column: row[column] for column in PAIR_COLUMNS})
+        kept.append(
+            {column: row[column] for column in (*PAIR_COLUMNS, *OPTIONAL_COLUMNS) if column in row}
+        )
     return kept, dropped
 
 

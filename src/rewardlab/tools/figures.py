@@ -25,6 +25,7 @@ COLORS = {"trained": "#1f77b4", "untrained": "#9e9e9e", "longer": "#ff7f0e"}
 SIDE_COLORS = {"chosen": "#2ca02c", "rejected": "#d62728"}
 SPLITS = {"train": "train (batches as trained)", "eval": "eval (held-out pairs)"}
 SPLIT_COLORS = {SPLITS["train"]: "#9467bd", SPLITS["eval"]: "#1f77b4"}
+SET_LABELS = {"test": "test (headline)"}
 BUCKET_LABELS = {
     "chosen_shorter": "chosen clearly\nshorter",
     "similar": "similar\nlength",
@@ -229,9 +230,9 @@ def evaluation_sets(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def evaluation_sets_figure(metrics: dict[str, Any]) -> Figure:
     sets = evaluation_sets(metrics)
     figure, ax = _figure(width=max(SIZE[0], 1.6 * len(sets) + 3))
-    labels = {"test": "test (headline)"}
-    _bucket_bars(ax, sets, labels, "", order=list(sets))
-    ax.legend(loc="outside lower center", ncols=4, frameon=False, fontsize=9)
+    _bucket_bars(ax, sets, SET_LABELS, "", order=list(sets))
+    handles, names = ax.get_legend_handles_labels()
+    figure.legend(handles, names, loc="outside lower center", ncols=4, frameon=False)
     ax.set_title("Win rate on every evaluation set, against the baselines on the same pairs")
     return figure
 
@@ -282,10 +283,10 @@ def win_rate_by_category_figure(metrics: dict[str, Any]) -> Figure:
     for ax in axes[len(with_categories) :]:
         ax.set_axis_off()
     for ax, (name, groups) in zip(axes, with_categories.items(), strict=False):
-        _category_panel(ax, "test (headline)" if name == "test" else name, groups)
+        _category_panel(ax, SET_LABELS.get(name, name), groups)
     handles, labels = axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=4, frameon=False)
-    figure.suptitle("Win rate per category (pairs in brackets), with baselines")
+    figure.suptitle("Win rate per category (pairs in parentheses), with baselines")
     return figure
 
 

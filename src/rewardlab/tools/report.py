@@ -23,7 +23,7 @@ from rewardlab.errors import UserError, run_main
 from rewardlab.outputs import atomic_file
 from rewardlab.paths import METRICS_FILE, SCORES_FILE, TRAIN_CURVES_DIR
 from rewardlab.stats import bucket_order
-from rewardlab.tools.figures import FIGURES, evaluation_sets
+from rewardlab.tools.figures import FIGURES, SET_LABELS, evaluation_sets
 
 FIGURES_DIR = Path("reports/figures")
 REPORT_FILE = Path("reports/report.md")
@@ -224,7 +224,7 @@ def sets_section(metrics: dict[str, Any]) -> str:
         ["set", "pairs", "win rate [95% CI]", "untrained", "longer wins", "random"],
         [
             [
-                "test (headline)" if name == "test" else name,
+                SET_LABELS.get(name, name),
                 block["pairs"],
                 with_ci(block),
                 percent(block.get("untrained_win_rate")),
@@ -240,6 +240,7 @@ def sets_section(metrics: dict[str, Any]) -> str:
         overview,
     ]
     for name, block in sets.items():
+        name = SET_LABELS.get(name, name)
         if block.get("by_category"):
             rows = [
                 [category, group["pairs"], with_ci(group),
