@@ -25,6 +25,7 @@ from rewardlab.modeling import load_base_model, load_reward_model
 from rewardlab.outputs import atomic_file, write_json
 from rewardlab.params import EvaluateParams, ModelParams, params_from_argv
 from rewardlab.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, SCORES_FILE
+from rewardlab.rendering import response_chars
 from rewardlab.scoring import score_token_ids
 from rewardlab.stats import (
     bootstrap_ci,
@@ -115,8 +116,8 @@ def per_pair_frame(test: Dataset, trained: tuple, untrained: tuple) -> pd.DataFr
             "rejected_reward": trained[1],
             "untrained_chosen_reward": untrained[0],
             "untrained_rejected_reward": untrained[1],
-            "chosen_chars": [len(text) for text in test["chosen"]],
-            "rejected_chars": [len(text) for text in test["rejected"]],
+            "chosen_chars": [response_chars(answer) for answer in test["chosen"]],
+            "rejected_chars": [response_chars(answer) for answer in test["rejected"]],
             # Before truncation: a pair over the budget shows up in a bucket past max_length.
             "chosen_tokens": test["chosen_length"],
             "rejected_tokens": test["rejected_length"],
