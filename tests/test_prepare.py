@@ -6,11 +6,10 @@ from datasets import Dataset
 from conftest import toy_pairs, write_jsonl, write_params
 from rewardlab.errors import UserError
 from rewardlab.params import FeaturizeParams, PrepareParams
-from rewardlab.stages import prepare as prepare_stage
 from rewardlab.sources.formats import Format, normalise
+from rewardlab.stages import prepare as prepare_stage
 from rewardlab.stages.featurize import format_pair
 from rewardlab.stages.prepare import clean_pairs, prepare
-
 
 STANDARD = Format("standard", "explicit")
 

@@ -143,9 +143,8 @@ def _pick_split(data: DatasetDict, split: str, where: str, key: str) -> Dataset:
 def _map_columns(dataset: Dataset, params: SourceParams, key: str) -> Dataset:
     """Select and rename the named columns; a default ``prompt`` that is absent means implicit."""
     mapping = {dst: src for dst, src in params.columns.model_dump().items() if src is not None}
-    prompt_named = "prompt" in params.columns.model_fields_set
-    if mapping.get("prompt") not in dataset.column_names and not prompt_named:
-        mapping.pop("prompt", None)  # hh-rlhf's layout: prepare extracts the prompt
+    if mapping.get("prompt") == "prompt" and "prompt" not in dataset.column_names:
+        del mapping["prompt"]  # hh-rlhf's layout: prepare extracts the prompt from both sides
     missing = [
         f"{src!r} ({key}.columns.{dst})"
         for dst, src in mapping.items()
