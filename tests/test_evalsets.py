@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from conftest import REPO_ROOT
-from rewardlab.evalsets import read_rows
-from rewardlab.params import EvaluateParams
+from hub_fixtures import hh_rlhf_row, ultrafeedback_row, write_hh_rlhf, write_ultrafeedback
+from rewardlab.evalsets import load_evaluation_sets, read_rows
+from rewardlab.modeling import load_tokenizer
+from rewardlab.params import EvalSetParams, EvaluateParams, ModelParams
 from rewardlab.stages.evaluate import summarize, summarize_set
 from rewardlab.stages.fingerprint import fingerprint
-from rewardlab.stages.prepare import clean_pairs
+from rewardlab.stages.prepare import choose_format, clean_pairs
 
 
 def scored(rows: list[tuple]) -> pd.DataFrame:
@@ -107,9 +110,59 @@ def test_the_check_set_loads_and_every_row_has_a_category():
     # Through the evaluation-set loader and prepare's cleaning: nothing dropped, category kept.
     spec = EvaluateParams().sets["everyday"]
     assert spec.source == "data/eval/everyday.jsonl"  # wired into the default evaluate.sets
-    kept, dropped = clean_pairs(read_rows(spec.model_copy(update={"source": str(path)}), "x"))
-    assert len(kept) == len(rows), dict(dropped)
-    assert all(isinstance(row["category"], str) and row["category"].strip() for row in kept)
+    pairs, data = read_rows(spec.model_copy(update={"source": str(path)}), "x")
+    cleaned = clean_pairs(pairs, choose_format(pairs, "auto"), data)
+    assert len(cleaned.pairs) == len(rows), cleaned.dropped
+    assert all(isinstance(p["category"], str) and p["category"].strip() for p in cleaned.pairs)
+
+
+def metadata_for(model: Path, rendering: dict | None) -> dict:
+    """The parts of a trained model's rewardlab.json that rendering reads."""
+    template = "\n\nHuman: {prompt}\n\nAssistant: {response}"
+    return {
+        "model": {"name_or_path": str(model)},
+        "template": template,
+        "rendering": rendering,
+        "max_length": 64,
+    }
+
+
+STANDARD = {"format": "standard", "prompt": "explicit", "chat_template": None}
+
+
+def test_each_layout_is_rendered_as_featurize_renders_it_for_the_trained_model(
+    tmp_path, tiny_gpt2, tiny_gpt2_chat
+):
+    write_hh_rlhf(tmp_path / "hh", train=2, test=3)
+    write_ultrafeedback(tmp_path / "uf", train=2, test=3)
+    hh = EvalSetParams(source=str(tmp_path / "hh"), split="test")
+    chats = EvalSetParams(source=str(tmp_path / "uf"), split="test_prefs")
+    # A model trained on plain texts, no chat template: a transcript stays as it is, a
+    # conversation goes through the role template.
+    sets = load_evaluation_sets({"hh": hh, "chats": chats}, metadata_for(tiny_gpt2, STANDARD), True)
+    assert sets["hh"][0]["chosen_text"] == hh_rlhf_row(2 + 0)["chosen"]
+    row = ultrafeedback_row(2 + 0)
+    assert sets["chats"][0]["chosen_text"] == (
+        f"\n\nHuman: {row['prompt']}\n\nAssistant: {row['chosen'][1]['content']}"
+    )
+    # A tokenizer with its own chat template renders the conversation with it, as featurize does.
+    chat = load_evaluation_sets({"chats": chats}, metadata_for(tiny_gpt2_chat, STANDARD), True)
+    tokenizer = load_tokenizer(ModelParams(name_or_path=str(tiny_gpt2_chat)))
+    assert chat["chats"][0]["chosen_text"] == tokenizer.apply_chat_template(
+        row["chosen"], tokenize=False
+    )
+    assert (
+        chat["chats"][0]["chosen_ids"]
+        == tokenizer(chat["chats"][0]["chosen_text"], add_special_tokens=False)["input_ids"][:64]
+    )
+
+
+def test_a_set_name_cannot_hide_a_held_out_split(tiny_gpt2):
+    from rewardlab.errors import UserError
+
+    spec = EvalSetParams(source="data/eval/everyday.jsonl")
+    with pytest.raises(UserError, match=r"evaluate\.sets\.test_seen_topics: .* already the name"):
+        load_evaluation_sets({"test_seen_topics": spec}, {}, True, reserved=["test_seen_topics"])
 
 
 def test_a_fingerprint_changes_with_one_edited_row_and_ignores_hidden_files(tmp_path):
@@ -158,3 +211,15 @@ def test_a_bad_evaluation_set_param_names_the_set_and_the_key(tmp_path):
     ]
     path.write_text("evaluate:\n  sets: null\n")
     assert load_params(path).evaluate.sets == {}
+
+
+def test_an_edited_hub_layout_folder_is_read_as_it_is_now_not_from_a_stale_cache(tmp_path):
+    from rewardlab.params import DataParams
+    from rewardlab.sources.loading import load_pairs
+
+    # Same folder name, different contents: datasets' own cache would mix them up.
+    write_hh_rlhf(tmp_path / "first" / "hh", train=2, test=3)
+    write_hh_rlhf(tmp_path / "second" / "hh", train=2, test=5)
+    for where, pairs in (("first", 3), ("second", 5)):
+        data = DataParams(source=str(tmp_path / where / "hh"), split="test")
+        assert len(load_pairs(data)) == pairs

@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 
 import pytest
-from datasets import Dataset
 
 from conftest import toy_pairs, write_jsonl
 from dvc_repo import dvc, make_repo
+from hub_fixtures import write_hh_rlhf, write_reward_bench, write_ultrafeedback
 
 pytestmark = pytest.mark.e2e
 
@@ -30,15 +30,6 @@ def stages_run(result) -> list[str]:
     return [s for s in STAGES if f"Running stage '{s}'" in output]
 
 
-def write_hub_layout(folder: Path, split: str, rows: list[dict]) -> Path:
-    """A dataset folder as the Hub stores it (``load_dataset(folder)`` reads it)."""
-    (folder / "data").mkdir(parents=True)
-    Dataset.from_list(rows).to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
-    card = f"---\nconfigs:\n- config_name: default\n  data_files:\n  - split: {split}\n"
-    (folder / "README.md").write_text(card + f"    path: data/{split}-*\n---\n")
-    return folder
-
-
 def categorised(n: int, categories: list[str]) -> list[dict]:
     return [{**pair, "category": categories[i % len(categories)]}
             for i, pair in enumerate(toy_pairs(n))]  # fmt: skip
@@ -49,22 +40,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path) -> Path:
     outside = tmp_path_factory.mktemp("outside-the-repo")
     train = write_jsonl(outside / "train.jsonl", toy_pairs(40))
     standard = write_jsonl(outside / "standard.jsonl", categorised(9, ["vague", "rude"]))
-    rewardbench = [
-        {**pair, "subset": subset}
-        for pair, subset in zip(
-            toy_pairs(6),
-            [
-                "alpacaeval-easy",
-                "mt-bench-hard",
-                "donotanswer",
-                "hep-go",
-                "alpacaeval-easy",
-                "math-prm",
-            ],
-            strict=False,
-        )
-    ]
-    write_hub_layout(outside / "reward-bench", "filtered", rewardbench)
+    write_reward_bench(outside / "reward-bench", filtered=8)  # 4 subsets, 2 pairs each
+    write_hh_rlhf(outside / "hh-rlhf", train=4, test=5)  # implicit prompts
+    write_ultrafeedback(outside / "ultrafeedback", train=4, test=6)  # conversations
     overrides = {
         "data": {"source": str(train)},
         "model": {"name_or_path": str(tiny_gpt2)},
@@ -77,6 +55,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path) -> Path:
                 "everyday": {"source": "data/eval/everyday.jsonl"},
                 "standard": {"source": str(standard)},
                 "rewardbench": {"source": str(outside / "reward-bench"), "split": "filtered"},
+                "hh": {"source": str(outside / "hh-rlhf"), "split": "test"},
+                "chats": {"source": str(outside / "ultrafeedback"), "split": "test_prefs"},
             },
         },
     }
@@ -96,27 +76,27 @@ def metrics(repo: Path) -> dict:
 
 def test_every_set_is_scored_under_its_name_with_categories_and_sections(repo):
     sets = metrics(repo)["sets"]
-    assert set(sets) == {"everyday", "standard", "rewardbench"}
+    assert set(sets) == {"everyday", "standard", "rewardbench", "hh", "chats"}
     everyday_rows = (repo / "data/eval/everyday.jsonl").read_text().splitlines()
     assert sets["everyday"]["pairs"] == len(everyday_rows)
-    assert sets["standard"]["pairs"] == 9
+    assert len(sets["everyday"]["by_category"]) >= 5
+    assert (sets["standard"]["pairs"], sets["hh"]["pairs"], sets["chats"]["pairs"]) == (9, 5, 6)
     assert {name: b["pairs"] for name, b in sets["standard"]["by_category"].items()} == {
         "vague": 5,
         "rude": 4,
     }
     rewardbench = sets["rewardbench"]
-    assert rewardbench["pairs"] == 6
-    assert set(rewardbench["by_category"]) == {
-        "alpacaeval-easy", "mt-bench-hard", "donotanswer", "hep-go", "math-prm",
+    assert {name: b["pairs"] for name, b in rewardbench["by_category"].items()} == {
+        "alpacaeval-easy": 2, "mt-bench-hard": 2, "refusals-dangerous": 2, "math-prm": 2,
     }  # fmt: skip
     accuracy = {name: b["win_rate"] for name, b in rewardbench["by_category"].items()}
-    reasoning = (accuracy["math-prm"] * 984 + accuracy["hep-go"] * 164) / (984 + 164)
+    # One subset per section here, so each section is that subset's accuracy.
     assert rewardbench["sections"] == pytest.approx(
         {
             "Chat": accuracy["alpacaeval-easy"],
             "Chat Hard": accuracy["mt-bench-hard"],
-            "Safety": accuracy["donotanswer"],
-            "Reasoning": reasoning,
+            "Safety": accuracy["refusals-dangerous"],
+            "Reasoning": accuracy["math-prm"],
         },
         abs=1e-6,
     )

@@ -3,8 +3,7 @@ from datasets import Dataset
 from conftest import toy_pairs
 from rewardlab.modeling import load_tokenizer
 from rewardlab.params import FeaturizeParams, ModelParams
-from rewardlab.stages.featurize import tokenize_split
-from rewardlab.stages.prepare import format_pair
+from rewardlab.stages.featurize import format_pair, tokenize_split
 
 TEMPLATE = "\n\nHuman: {prompt}\n\nAssistant: {response}"
 

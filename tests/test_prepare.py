@@ -6,8 +6,12 @@ from datasets import Dataset
 from conftest import toy_pairs, write_jsonl, write_params
 from rewardlab.errors import UserError
 from rewardlab.params import FeaturizeParams, PrepareParams
+from rewardlab.sources.formats import Format, normalise
 from rewardlab.stages import prepare as prepare_stage
-from rewardlab.stages.prepare import clean_pairs, drop_reason, format_pair, prepare
+from rewardlab.stages.featurize import format_pair
+from rewardlab.stages.prepare import clean_pairs, prepare
+
+STANDARD = Format("standard", "explicit")
 
 
 @pytest.mark.parametrize(
@@ -15,14 +19,17 @@ from rewardlab.stages.prepare import clean_pairs, drop_reason, format_pair, prep
     [
         ({"prompt": "p", "chosen": None, "rejected": "r"}, "missing"),
         ({"prompt": "p", "chosen": "c"}, "missing"),
-        ({"prompt": "p", "chosen": 3, "rejected": "r"}, "non_string"),
+        ({"prompt": "p", "chosen": 3, "rejected": "r"}, "bad_type"),
+        (
+            {"prompt": "p", "chosen": [{"role": "assistant", "content": "c"}], "rejected": "r"},
+            "mixed_format",
+        ),
         ({"prompt": " ", "chosen": "c", "rejected": "r"}, "empty"),
         ({"prompt": "p", "chosen": "same", "rejected": "same "}, "identical"),
-        ({"prompt": "p", "chosen": "c", "rejected": "r"}, None),
     ],
 )
 def test_each_unusable_row_gets_its_reason(row, reason):
-    assert drop_reason(row) == reason
+    assert normalise(row, STANDARD).reason == reason
 
 
 def test_clean_pairs_counts_every_reason_and_keeps_first_of_duplicates():
@@ -33,9 +40,14 @@ def test_clean_pairs_counts_every_reason_and_keeps_first_of_duplicates():
         {"prompt": "p", "chosen": "", "rejected": "r"},
         {"prompt": "q", "chosen": "x", "rejected": "x"},
     ]
-    kept, dropped = clean_pairs(rows)
-    assert kept == [good]
-    assert dropped == {"missing": 0, "non_string": 0, "empty": 1, "identical": 1, "duplicate": 1}
+    cleaned = clean_pairs(rows, STANDARD)
+    assert cleaned.pairs == [good]
+    assert {r: n for r, n in cleaned.stats()["dropped"].items() if n} == {
+        "empty": 1,
+        "identical": 1,
+        "duplicate": 1,
+    }
+    assert cleaned.first_dropped["empty"] == (2, "chosen")
 
 
 def test_format_pair_renders_the_tutorial_template():
@@ -92,10 +104,10 @@ def test_bad_rows_in_a_file_are_dropped_and_counted_in_stats(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     prepare_stage.main(["--params", "params.yaml"])
     stats = json.loads((tmp_path / "data/prepared/stats.json").read_text())
-    assert stats["dropped"] == {
+    assert {reason: n for reason, n in stats["dropped"].items() if n} == {
         "missing": 1,
         "empty": 1,
-        "non_string": 1,
+        "bad_type": 1,
         "identical": 1,
         "duplicate": 1,
     }

@@ -17,8 +17,7 @@ from rewardlab.cli import main as cli
 from rewardlab.modeling import load_tokenizer
 from rewardlab.params import FeaturizeParams, ModelParams
 from rewardlab.scoring import encode_responses
-from rewardlab.stages.featurize import tokenize_split
-from rewardlab.stages.prepare import format_pair
+from rewardlab.stages.featurize import format_pair, tokenize_split
 from rewardlab.tools.compare import verdict
 from rewardlab.tools.score import read_rows
 from tiny_run import TINY_RUN, finished_run

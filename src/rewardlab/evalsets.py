@@ -1,14 +1,14 @@
 """Extra evaluation sets (``evaluate.sets``), made ready for scoring exactly as training data was.
 
-A set is any preference data the pipeline reads (a local file or folder, or a Hub id, in any
-layout prepare understands). It goes through the very functions training data goes through:
-:mod:`rewardlab.sources.loading` reads it, prepare's cleaning drops unusable rows, featurize's
-tokenizer code makes the ids. Only the rendering differs in where it is read from: the trained
-model's metadata (its template and rendering), not today's params, so the model reads a set as
-it read its training data even when the params have moved on since.
+A set is any preference data the pipeline reads (a local file or folder, or a Hub id, in every
+layout prepare understands). It goes through the very functions the training data goes through:
+``sources.loading`` reads it, prepare detects its format and cleans it, featurize renders and
+tokenizes it. What featurize took from its params is taken from the trained model instead: the
+base tokenizer and role template recorded in its metadata, and its chat template when it
+rendered conversations; so the model reads a set as it read its training data.
 
-A set's ``category`` column (or, when ``columns.category`` is not set, a column named
-``category`` or RewardBench's ``subset``) is kept, for per-category figures.
+A set's ``category`` column is kept for per-category figures; with ``columns.category`` unset, a
+column named ``category`` or RewardBench's ``subset`` is used when the set has one.
 """
 
 from __future__ import annotations
@@ -21,31 +21,38 @@ from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from rewardlab.errors import UserError
-from rewardlab.params import EvalSetParams, FeaturizeParams
-from rewardlab.sources.loading import load_source, map_columns
-from rewardlab.stages.featurize import tokenize_split
-from rewardlab.stages.prepare import clean_pairs, format_pair
+from rewardlab.modeling import load_tokenizer
+from rewardlab.params import DataParams, EvalSetParams, FeaturizeParams, ModelParams
+from rewardlab.rendering import rendering_spec
+from rewardlab.sources.formats import Format
+from rewardlab.sources.loading import load_pairs, map_columns, read_source
+from rewardlab.stages.featurize import render_split, tokenize_split
+from rewardlab.stages.prepare import choose_format, clean_pairs
 
 CATEGORY_COLUMNS = ("category", "subset")  # looked for when columns.category is not set
+# prepare's messages name the training data's keys; for a set, its own keys are meant.
 DATA_KEY = re.compile(r"\bdata\.(?=source|split|revision|format|columns)")
 
 
 def load_evaluation_sets(
     specs: Mapping[str, EvalSetParams],
-    tokenizer: PreTrainedTokenizerBase,
     metadata: dict[str, Any],
+    use_chat_template: bool,
     reserved: Iterable[str] = (),
 ) -> dict[str, Dataset]:
-    """Every named set, tokenized; ``reserved`` are names already taken (held-out splits)."""
-    taken = set(reserved)
+    """Every named set, tokenized for the trained model; ``reserved``: names already taken."""
     for name in specs:
-        if name in taken:
+        if name in set(reserved):
             raise UserError(
                 f"evaluate.sets.{name}: {name!r} is already the name of a held-out split in "
                 "data/features, reported under sets by that name; give the set another name."
             )
+    if not specs:
+        return {}
+    tokenizer = load_tokenizer(ModelParams.model_validate(metadata["model"]))  # featurize's
     return {
-        name: load_evaluation_set(name, spec, tokenizer, metadata) for name, spec in specs.items()
+        name: load_evaluation_set(name, spec, tokenizer, metadata, use_chat_template)
+        for name, spec in specs.items()
     }
 
 
@@ -54,37 +61,69 @@ def load_evaluation_set(
     spec: EvalSetParams,
     tokenizer: PreTrainedTokenizerBase,
     metadata: dict[str, Any],
+    use_chat_template: bool,
 ) -> Dataset:
     """Read, clean, render and tokenize one set; its rows keep their category."""
     key = f"evaluate.sets.{name}"
-    rows = read_rows(spec, key)
-    kept, dropped = clean_pairs(rows)
-    if not kept:
+    try:
+        rows, data = read_rows(spec, key)
+        fmt = choose_format(rows, spec.format)
+    except UserError as exc:
+        raise UserError(DATA_KEY.sub(f"{key}.", str(exc))) from None
+    cleaned = clean_pairs(rows, fmt, data)
+    if not cleaned.pairs:
         raise UserError(
-            f"{key}: no usable pairs in {spec.source!r} ({len(rows)} rows, dropped: "
-            f"{dict(dropped)}). Check {key}.columns."
+            f"{key}: no usable pairs in {spec.source!r} ({cleaned.rows_in} rows, dropped: "
+            f"{dict(+cleaned.dropped)}). Check {key}.columns and {key}.format."
         )
-    rendered = Dataset.from_list(render_rows(rows, kept, metadata))
+    rendering = set_rendering(fmt, tokenizer, metadata, use_chat_template)
+    rendered = render_split(
+        Dataset.from_list(cleaned.pairs), metadata["template"], rendering, tokenizer
+    )
     # Truncated, never dropped: every pair of an evaluation set counts, as in the test split.
     budget = FeaturizeParams(max_length=metadata["max_length"], overflow="truncate")
     features, _ = tokenize_split(rendered, tokenizer, budget)
-    print(f"evaluate: set {name!r}: {len(features)} pairs, dropped {dict(dropped)}")
+    print(
+        f"evaluate: set {name!r}: {len(features)} pairs ({fmt.type}, {fmt.prompt} prompt), "
+        f"dropped {dict(+cleaned.dropped)}"
+    )
     return features
 
 
-def read_rows(spec: EvalSetParams, key: str) -> Dataset:
-    """The set's rows with canonical column names, through the training data's loader."""
-    try:
-        raw = load_source(spec)
-        category = spec.columns.category or next(
-            (name for name in CATEGORY_COLUMNS if name in raw.column_names), None
-        )
-        columns = spec.columns.model_copy(update={"category": category})
-        return map_columns(raw, spec.model_copy(update={"columns": columns}))
-    except UserError as exc:  # the loader's messages name data.*; here the keys are the set's
-        raise UserError(DATA_KEY.sub(f"{key}.", str(exc))) from None
+def read_rows(spec: EvalSetParams, key: str) -> tuple[list[dict], DataParams]:
+    """The set's rows under canonical column names, and the data params that describe them."""
+    if spec.source == "builtin":
+        load_pairs(spec, key=key)  # raises the loader's own message: builtin is data's only
+    raw, _ = read_source(spec, spec.split, key)
+    category = spec.columns.category or next(
+        (name for name in CATEGORY_COLUMNS if name in raw.column_names), None
+    )
+    data = DataParams(
+        source=spec.source,
+        split=spec.split,
+        revision=spec.revision,
+        format=spec.format,
+        columns=spec.columns.model_copy(update={"category": category}),
+    )
+    return map_columns(raw, data, key).to_list(), data
 
 
-def render_rows(rows: Dataset, kept: list[dict], metadata: dict[str, Any]) -> list[dict]:
-    """The texts the model reads, rendered as featurize rendered them for training."""
-    return [format_pair(row, metadata["template"]) for row in kept]
+def set_rendering(
+    fmt: Format,
+    tokenizer: PreTrainedTokenizerBase,
+    metadata: dict[str, Any],
+    use_chat_template: bool,
+) -> dict[str, Any]:
+    """How featurize would have rendered this set for the trained model.
+
+    A model trained on conversations recorded whether they went through a chat template, and
+    which one: that choice is kept. Otherwise ``featurize.use_chat_template`` decides, as it
+    would have in featurize.
+    """
+    trained = metadata.get("rendering") or {}
+    if trained.get("format") == "conversational":
+        use_chat_template = trained.get("chat_template") is not None
+    rendering = rendering_spec(fmt.as_dict(), tokenizer, use_chat_template)
+    if rendering["chat_template"] and trained.get("chat_template"):
+        rendering["chat_template"] = trained["chat_template"]
+    return rendering

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 Message = Mapping[str, str]
 ROLES = ("system", "user", "assistant")
@@ -74,3 +74,76 @@ def chat_template(template: str, bos: str = "", eos: str = "") -> str:
         f"{{%- if add_generation_prompt -%}}{{{{- {assistant} -}}}}"
         f"{{%- else -%}}{{{{- {json.dumps(eos)} -}}}}{{%- endif -%}}"
     )
+
+
+Content = str | Sequence[Message]
+"""A prompt or a response: text, or a list of ``{role, content}`` messages."""
+
+
+def as_messages(value: Content, role: str) -> list[dict[str, str]]:
+    """Messages as they are; a text as one message of ``role``."""
+    if isinstance(value, str):
+        return [{"role": role, "content": value}]
+    return [{"role": m["role"], "content": m["content"]} for m in value]
+
+
+def tokenizer_chat_template(tokenizer: Any) -> str | None:
+    """The tokenizer's own (default) Jinja chat template, or None when it has none."""
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, Mapping):
+        template = template.get("default")
+    return template or None
+
+
+def rendering_spec(
+    data_format: Mapping[str, str], tokenizer: Any, use_chat_template: bool
+) -> dict[str, Any]:
+    """How featurize renders a set of this format for this tokenizer, recorded with the model.
+
+    Only conversations use a chat template (texts already carry their own layout), and only the
+    tokenizer's own, when it has one and the params allow it.
+    """
+    chat = tokenizer_chat_template(tokenizer) if use_chat_template else None
+    conversational = data_format["type"] == "conversational"
+    return {
+        "format": data_format["type"],
+        "prompt": data_format["prompt"],
+        "chat_template": chat if conversational else None,
+    }
+
+
+def render_text(
+    rendering: Mapping[str, Any] | None,
+    template: str,
+    prompt: Content,
+    response: Content,
+    tokenizer: Any = None,
+) -> tuple[str, bool]:
+    """The text a reward model reads for one response, and whether to add special tokens.
+
+    Featurize (training) and ``scoring.encode_responses`` (inference) both call this, so a
+    response is rendered the same way in both. ``rendering`` is :func:`rendering_spec`'s record;
+    None (a model trained before it existed) means the role template. A chat template's text
+    already holds its special tokens, as in TRL's reward path, so none are added to it.
+    """
+    rendering = rendering or {"format": "standard", "prompt": "explicit", "chat_template": None}
+    texts = isinstance(prompt, str) and isinstance(response, str)
+    if rendering.get("chat_template"):
+        messages = as_messages(prompt, "user") + as_messages(response, "assistant")
+        text = tokenizer.apply_chat_template(
+            messages, chat_template=rendering["chat_template"], tokenize=False
+        )
+        return text, False
+    if texts and rendering["format"] == "standard" and rendering["prompt"] == "implicit":
+        return prompt + response, True  # hh-rlhf: the text already carries its turns
+    if texts:
+        return render_pair(template, prompt, response), True
+    messages = as_messages(prompt, "user") + as_messages(response, "assistant")
+    return render_conversation(template, messages), True
+
+
+def response_chars(response: Content) -> int:
+    """Length of a response in characters (for length baselines), text or messages alike."""
+    if isinstance(response, str):
+        return len(response)
+    return sum(len(m["content"]) for m in response)

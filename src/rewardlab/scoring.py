@@ -16,6 +16,8 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils.logging import tqdm
 
+from rewardlab.rendering import Content, render_text
+
 PROGRESS_MIN_BATCHES = 10  # below this, a bar is noise rather than news
 Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
@@ -64,20 +66,28 @@ def score_token_ids(
 def encode_responses(
     tokenizer: PreTrainedTokenizerBase,
     metadata: dict[str, Any],
-    prompts: Sequence[str],
-    responses: Sequence[str],
+    prompts: Sequence[Content],
+    responses: Sequence[Content],
 ) -> list[list[int]]:
     """Token ids of each (prompt, response) exactly as featurize made them for training.
 
-    The tokenizer's own truncation keeps the closing special token (BERT's [SEP]) just as
-    featurize's ``truncate`` does, so a pair scored here gets the reward evaluate gave it.
+    Prompts and responses are texts or lists of ``{role, content}`` messages; they are rendered
+    by ``rendering.render_text`` with the template and rendering recorded in the model's
+    metadata (chat template included). The tokenizer's own truncation keeps the closing special
+    token (BERT's [SEP]) just as featurize's ``truncate`` does, so a pair scored here gets the
+    reward evaluate gave it.
     """
-    template = metadata["template"]
-    texts = [
-        template.format(prompt=prompt, response=response)
+    rendered = [
+        render_text(metadata.get("rendering"), metadata["template"], prompt, response, tokenizer)
         for prompt, response in zip(prompts, responses, strict=True)
     ]
-    encoded = tokenizer(texts, truncation=True, max_length=metadata["max_length"])
+    special = rendered[0][1] if rendered else True
+    encoded = tokenizer(
+        [text for text, _ in rendered],
+        truncation=True,
+        max_length=metadata["max_length"],
+        add_special_tokens=special,
+    )
     return encoded["input_ids"]
 
 
@@ -85,8 +95,8 @@ def score_responses(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     metadata: dict[str, Any],
-    prompts: Sequence[str],
-    responses: Sequence[str],
+    prompts: Sequence[Content],
+    responses: Sequence[Content],
     batch_size: int = 128,
     precision: Precision = "fp32",
 ) -> list[float]:

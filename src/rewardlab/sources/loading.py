@@ -1,8 +1,10 @@
 """Where preference pairs come from: the builtin generator, a local file or folder, or the Hub.
 
-Whatever the source, the result is a ``datasets.Dataset`` with exactly the columns ``prompt``,
-``chosen`` and ``rejected`` (mapped from ``data.columns``), so the stages after this one never
-care where the data came from.
+Whatever the source, the result is a ``datasets.Dataset`` whose columns are renamed to the
+canonical names (``prompt``, ``chosen``, ``rejected`` and, when ``data.columns`` names them,
+``category``, ``margin``, ``score_chosen``, ``score_rejected``), so the stages after this one
+never care where the data came from. ``prompt`` may be absent: the prompt is then implicit in
+chosen/rejected, and prepare extracts it.
 
 Local inputs are only read: nothing is written next to them (the ``datasets`` cache lives in
 ``HF_HOME``), and rows are handed on as they are, so prepare can count the unusable ones.
@@ -11,12 +13,13 @@ Local inputs are only read: nothing is written next to them (the ``datasets`` ca
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from rewardlab.errors import UserError
-from rewardlab.hub import resolve
+from rewardlab.hub import resolve_pinned
 from rewardlab.params import DataParams, SourceParams
 from rewardlab.sources import jsonl
 from rewardlab.sources.builtin import generate_pairs, max_pairs
@@ -25,30 +28,51 @@ FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 
 
-def load_pairs(params: DataParams) -> Dataset:
-    """Load the configured source and map its columns to ``prompt``/``chosen``/``rejected``."""
+def load_pairs(params: SourceParams, split: str | None = None, key: str = "data") -> Dataset:
+    """The rows of :func:`load_source`, without their provenance."""
+    return load_source(params, split, key)[0]
+
+
+def load_source(
+    params: SourceParams, split: str | None = None, key: str = "data"
+) -> tuple[Dataset, dict]:
+    """Load ``split`` (default ``params.split``) of the source, columns mapped to canonical names.
+
+    Returns the rows and their provenance (``{"source", "split", "revision", "commit"}``; the
+    commit is the Hub's resolved one, None for local data). ``key`` is the params key the source
+    sits under, named in error messages (``evaluate.sets.x`` for an evaluation set).
+    """
+    split = split or params.split
+    provenance = {"source": params.source, "split": split, "revision": params.revision}
     if params.source == "builtin":
+        if not isinstance(params, DataParams):
+            raise UserError(f"{key}.source = 'builtin' is only available for data.source.")
         if params.num_pairs > max_pairs():
             raise UserError(
                 f"data.num_pairs = {params.num_pairs}: the builtin generator offers at most "
                 f"{max_pairs()} distinct pairs."
             )
-        return Dataset.from_list(generate_pairs(params.num_pairs, seed=params.generator_seed))
-    return map_columns(load_source(params), params)
+        rows = generate_pairs(params.num_pairs, seed=params.generator_seed)
+        return Dataset.from_list(rows), {**provenance, "split": None, "commit": None}
+    dataset, commit = read_source(params, split, key)
+    return map_columns(dataset, params, key), {**provenance, "commit": commit}
 
 
-def load_source(params: SourceParams) -> Dataset:
-    """A local file or folder, or a Hub dataset, as stored: every column, before mapping."""
+def read_source(params: SourceParams, split: str, key: str) -> tuple[Dataset, str | None]:
+    """A local or Hub source's split as stored, every column, and the Hub commit read (None:
+    local). Evaluation sets look at its columns before mapping them (``rewardlab.evalsets``)."""
     path = Path(params.source).expanduser()
-    return _load_local(path, params.split) if path.exists() else _load_hub(params)
+    if path.exists():
+        return _load_local(path, split, key), None
+    return _load_hub(params, split, key)
 
 
-def _load_local(path: Path, split: str) -> Dataset:
+def _load_local(path: Path, split: str, key: str) -> Dataset:
     if path.is_file():
         builder = FILE_BUILDERS.get(path.suffix.lower())
         if builder is None:
             raise UserError(
-                f"data.source = {str(path)!r}: unsupported file type {path.suffix!r} "
+                f"{key}.source = {str(path)!r}: unsupported file type {path.suffix!r} "
                 f"(use one of {', '.join(FILE_BUILDERS)}, a saved dataset folder or a Hub id)."
             )
         try:
@@ -57,14 +81,21 @@ def _load_local(path: Path, split: str) -> Dataset:
             # Arrow's JSON errors count rows from the start of a block, not lines in the file.
             where = json_problem(path) if builder == "json" else None
             raise UserError(
-                f"data.source = {str(path)!r} could not be read as {builder}: "
+                f"{key}.source = {str(path)!r} could not be read as {builder}: "
                 f"{where or _root_cause(exc)}"
             ) from None
     if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         saved = load_from_disk(str(path))
-        return _pick_split(saved, split, str(path)) if isinstance(saved, DatasetDict) else saved
+        if isinstance(saved, DatasetDict):
+            return _pick_split(saved, split, str(path), key)
+        return saved
     # A folder in the Hub's layout (e.g. a cloned dataset repo with data/train-*.parquet).
-    return _pick_split(load_dataset(str(path)), split, str(path))
+    # datasets keys its cache for such a folder by the folder's name and its card's file
+    # patterns only (huggingface/datasets#2956): an edited file, or another folder of the same
+    # name, would be read from a stale cache. A throwaway cache reads the files as they are.
+    with tempfile.TemporaryDirectory(prefix="rewardlab-dataset-") as cache:
+        folder = load_dataset(str(path), cache_dir=cache, keep_in_memory=True)
+    return _pick_split(folder, split, str(path), key)
 
 
 def json_problem(path: Path) -> str | None:
@@ -90,43 +121,51 @@ def json_problem(path: Path) -> str | None:
     return None
 
 
-def _load_hub(params: SourceParams) -> Dataset:
-    source = resolve(params.source, "dataset", "data.source")
+def _load_hub(params: SourceParams, split: str, key: str) -> tuple[Dataset, str | None]:
+    where, commit = resolve_pinned(params.source, "dataset", f"{key}.source", params.revision)
     try:
-        return load_dataset(source, split=params.split)
+        # Online, load the very commit resolved above, so the recorded one is what was read.
+        pinned = commit if where == params.source else None
+        return load_dataset(where, split=split, revision=pinned), commit
     except (ValueError, KeyError) as exc:
         if "split" in str(exc).lower():
             raise UserError(
-                f"data.split = {params.split!r} not found in {params.source!r}: {_root_cause(exc)}"
+                f"{key}.split = {split!r} not found in {params.source!r}: {_root_cause(exc)}"
             ) from None
         raise
     except Exception as exc:  # offline, unknown id, gated repo: all need the same advice
         raise UserError(
-            f"data.source = {params.source!r} is neither a local path nor a dataset that could be "
+            f"{key}.source = {params.source!r} is neither a local path nor a dataset that could be "
             f"loaded from the Hugging Face Hub ({_root_cause(exc)}). On a machine without network, "
-            "point data.source at a local file or folder, or pre-fill the Hugging Face cache "
+            f"point {key}.source at a local file or folder, or pre-fill the Hugging Face cache "
             "(HF_HOME) on a machine that has network."
         ) from None
 
 
-def _pick_split(data: DatasetDict, split: str, where: str) -> Dataset:
+def _pick_split(data: DatasetDict, split: str, where: str, key: str) -> Dataset:
     if split not in data:
-        raise UserError(f"data.split = {split!r} not found in {where} (splits: {', '.join(data)}).")
+        raise UserError(
+            f"{key}.split = {split!r} not found in {where} (splits: {', '.join(data)}). "
+            f"Set {key}.split (or data.test_split) to one of them."
+        )
     return data[split]
 
 
-def map_columns(dataset: Dataset, params: SourceParams) -> Dataset:
-    """Keep the columns ``params.columns`` names, under their canonical names."""
+def map_columns(dataset: Dataset, params: SourceParams, key: str) -> Dataset:
+    """Select and rename the named columns; a default ``prompt`` that is absent means implicit."""
     mapping = {dst: src for dst, src in params.columns.model_dump().items() if src is not None}
+    if mapping.get("prompt") == "prompt" and "prompt" not in dataset.column_names:
+        del mapping["prompt"]  # hh-rlhf's layout: prepare extracts the prompt from both sides
     missing = [
-        f"{src!r} (data.columns.{dst})"
+        f"{src!r} ({key}.columns.{dst})"
         for dst, src in mapping.items()
         if src not in dataset.column_names
     ]
     if missing:
         raise UserError(
-            f"data.source = {params.source!r} lacks column(s) {', '.join(missing)}; "
-            f"columns found: {', '.join(dataset.column_names)}. Map them in data.columns."
+            f"{key}.source = {params.source!r} lacks column(s) {', '.join(missing)}; "
+            f"columns found: {', '.join(dataset.column_names)}. Map them in {key}.columns "
+            "(set columns.prompt: null when the prompt is part of chosen/rejected)."
         )
     dataset = dataset.select_columns(list(mapping.values()))
     renames = {src: dst for dst, src in mapping.items() if src != dst}

@@ -32,6 +32,7 @@ from rewardlab.modeling import load_base_model, load_reward_model
 from rewardlab.outputs import atomic_file, write_json
 from rewardlab.params import EvaluateParams, ModelParams, params_from_argv
 from rewardlab.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, SCORES_FILE
+from rewardlab.rendering import response_chars
 from rewardlab.rewardbench import is_rewardbench_layout, section_scores
 from rewardlab.scoring import score_token_ids
 from rewardlab.stats import (
@@ -150,13 +151,6 @@ def score_pairs(
     return rewards[: len(test)], rewards[len(test) :]
 
 
-def response_chars(response: str | list[dict[str, str]]) -> int:
-    """Length of a response in characters; a conversational one is its messages' contents."""
-    if isinstance(response, str):
-        return len(response)
-    return sum(len(message["content"]) for message in response)
-
-
 def per_pair_frame(test: Dataset, trained: tuple, untrained: tuple) -> pd.DataFrame:
     """One row per held-out pair: both models' rewards, both sides' lengths, its category."""
     frame = pd.DataFrame(
@@ -165,8 +159,8 @@ def per_pair_frame(test: Dataset, trained: tuple, untrained: tuple) -> pd.DataFr
             "rejected_reward": trained[1],
             "untrained_chosen_reward": untrained[0],
             "untrained_rejected_reward": untrained[1],
-            "chosen_chars": [response_chars(response) for response in test["chosen"]],
-            "rejected_chars": [response_chars(response) for response in test["rejected"]],
+            "chosen_chars": [response_chars(answer) for answer in test["chosen"]],
+            "rejected_chars": [response_chars(answer) for answer in test["rejected"]],
             # Before truncation: a pair over the budget shows up in a bucket past max_length.
             "chosen_tokens": test["chosen_length"],
             "rejected_tokens": test["rejected_length"],
@@ -202,7 +196,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     # The headline split first, then every other held-out split, then the named sets: a set
     # that cannot be loaded fails here, before any scoring.
     held_out = {name: split for name, split in features.items() if name != "train"}
-    sets = load_evaluation_sets(params.evaluate.sets, tokenizer, metadata, reserved=features)
+    sets = load_evaluation_sets(
+        params.evaluate.sets, metadata, params.featurize.use_chat_template, reserved=features
+    )
     scored = {**held_out, **sets}
     trained = {name: score_pairs(model, tokenizer, s, batch_size) for name, s in scored.items()}
     del model  # one model in memory at a time

@@ -1,4 +1,9 @@
-"""Stage 2, featurize: formatted texts → token ids that TRL's ``RewardTrainer`` consumes.
+"""Stage 2, featurize: canonical pairs → the texts the model reads → token ids for TRL.
+
+Rendering lives here because it depends on the tokenizer: conversations use the tokenizer's own
+chat template when it has one (``featurize.use_chat_template``), anything else the role template
+``featurize.template`` (``rendering.render_text`` decides, for training and scoring alike). How
+it rendered is recorded in ``stats.json`` and from there in the model's ``rewardlab.json``.
 
 Tokenizing once here, cached by DVC, means training and evaluation never re-tokenize, and a
 change of training params never re-runs it. Length is limited in *tokens* on *both* sides
@@ -22,8 +27,39 @@ from rewardlab.modeling import load_tokenizer
 from rewardlab.outputs import atomic_dir
 from rewardlab.params import FeaturizeParams, params_from_argv
 from rewardlab.paths import FEATURES_DIR, PREPARED_DIR
+from rewardlab.rendering import render_text, rendering_spec
 
 SIDES = ("chosen", "rejected")
+
+
+def render_split(
+    split: Dataset,
+    template: str,
+    rendering: dict | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+) -> Dataset:
+    """Add ``chosen_text``/``rejected_text`` (and whether special tokens go around them)."""
+
+    def render(row: dict) -> dict:
+        out = {}
+        for side in SIDES:
+            text, special = render_text(rendering, template, row["prompt"], row[side], tokenizer)
+            out[f"{side}_text"] = text
+        out["add_special_tokens"] = special
+        return out
+
+    return split.map(render, desc="Rendering")
+
+
+def format_pair(row: dict[str, str], template: str) -> dict[str, str]:
+    """A text pair with its rendered texts: the role template around prompt and response."""
+    return {
+        **row,
+        **{
+            f"{side}_text": render_text(None, template, row["prompt"], row[side])[0]
+            for side in SIDES
+        },
+    }
 
 
 def tokenize_split(
@@ -31,10 +67,13 @@ def tokenize_split(
 ) -> tuple[Dataset, dict]:
     """Add ``chosen_ids``/``rejected_ids``, apply the token budget, and describe the lengths."""
 
+    # One rendering per set, so one flag (a chat template's text holds its special tokens).
+    special = split[0]["add_special_tokens"] if "add_special_tokens" in split.column_names else True
+
     def encode(batch: dict[str, list]) -> dict[str, list]:
         out = {}
         for side in SIDES:
-            ids = tokenizer(batch[f"{side}_text"], add_special_tokens=True)["input_ids"]
+            ids = tokenizer(batch[f"{side}_text"], add_special_tokens=special)["input_ids"]
             out[f"{side}_length"] = [len(x) for x in ids]  # before any truncation
             out[f"{side}_ids"] = ids
         return out
@@ -104,29 +143,36 @@ def _pin_fingerprints(folder: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     params = params_from_argv(argv, __doc__)
-    files = {name: str(PREPARED_DIR / f"{name}.jsonl") for name in ("train", "test")}
-    if not all(Path(f).exists() for f in files.values()):
+    files = {path.stem: str(path) for path in sorted(PREPARED_DIR.glob("*.jsonl"))}
+    if not {"train", "test"} <= files.keys() or not (PREPARED_DIR / "stats.json").exists():
         raise UserError(f"{PREPARED_DIR} is missing: run `dvc repro prepare` first.")
     prepared = load_dataset("json", data_files=files)
     tokenizer = load_tokenizer(params.model)
     prepare_stats = json.loads((PREPARED_DIR / "stats.json").read_text())
-    # Travels with the features into the model's metadata, so scoring formats text identically.
+    data_format = prepare_stats.get("format", {"type": "standard", "prompt": "explicit"})
+    rendering = rendering_spec(data_format, tokenizer, params.featurize.use_chat_template)
+    template = params.featurize.template
+    # Travels with the features into the model's metadata, so scoring renders text identically.
     features, stats = (
         DatasetDict(),
-        {"template": prepare_stats["template"], "max_length": params.featurize.max_length},
+        {"template": template, "rendering": rendering, "max_length": params.featurize.max_length},
     )
     for name, split in prepared.items():
-        features[name], stats[name] = tokenize_split(split, tokenizer, params.featurize)
+        rendered = render_split(split, template, rendering, tokenizer)
+        features[name], stats[name] = tokenize_split(rendered, tokenizer, params.featurize)
         if len(features[name]) == 0:
             raise UserError(
                 f"featurize: no {name} pairs fit featurize.max_length = "
                 f"{params.featurize.max_length} tokens; raise it or use overflow: truncate."
             )
+        if "margin" in split.column_names:
+            stats[name]["pairs_with_margin"] = sum(m is not None for m in features[name]["margin"])
     with atomic_dir(FEATURES_DIR) as out:
         features.save_to_disk(str(out))
         _pin_fingerprints(out)
         (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
-    print(f"featurize: {json.dumps(stats)}")
+    summary = {key: value for key, value in stats.items() if key != "rendering"}
+    print(f"featurize: {json.dumps(summary)}, chat template: {bool(rendering['chat_template'])}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
-"""Stage 1, prepare: raw preference pairs → clean, formatted, split ``data/prepared/``.
+"""Stage 1, prepare: raw preference pairs → clean, canonical, split ``data/prepared/``.
 
-Rows that cannot teach a preference (a missing or empty side, identical sides, repeats) are
-dropped and counted by reason, so ``stats.json`` says exactly what happened to the data.
-The split is seeded, unlike the tutorial's, so the held-out set is the same on every run.
+Every layout TRL reads (texts or message lists, explicit or implicit prompt; see
+``sources/formats.py``) leaves here as ``prompt``/``chosen``/``rejected`` with the answer alone in
+chosen/rejected, plus ``category`` and ``margin`` when ``data.columns`` names them. Rows that
+cannot teach a preference are dropped and counted by reason, so ``stats.json`` says exactly what
+happened to the data. The held-out split is the source's own (``data.test_split``) or a seeded
+share of the training split, the same on every run. Rendering into model text is featurize's job.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,89 +21,203 @@ from datasets import Dataset
 
 from rewardlab.errors import UserError, run_main
 from rewardlab.outputs import atomic_dir
-from rewardlab.params import FeaturizeParams, PrepareParams, params_from_argv
+from rewardlab.params import DataParams, PrepareParams, params_from_argv
 from rewardlab.paths import PREPARED_DIR
-from rewardlab.sources.loading import PAIR_COLUMNS, load_pairs
+from rewardlab.sources.formats import (
+    Dropped,
+    Format,
+    detect_format,
+    drop_reasons,
+    normalise,
+    to_margin,
+)
+from rewardlab.sources.loading import load_source
 
-DROP_REASONS = ("missing", "non_string", "empty", "identical", "duplicate")
-OPTIONAL_COLUMNS = ("category", "margin")  # kept when the source names them (data.columns)
-
-
-def drop_reason(row: dict[str, Any]) -> str | None:
-    """Why a pair is unusable, or None when it is fine."""
-    values = [row.get(column) for column in PAIR_COLUMNS]
-    if any(value is None for value in values):
-        return "missing"
-    if any(not isinstance(value, str) for value in values):
-        return "non_string"
-    if any(not value.strip() for value in values):
-        return "empty"
-    if row["chosen"].strip() == row["rejected"].strip():
-        return "identical"
-    return None
+FORMAT_PARAM = "data.format"
+DEFAULT_DATA = DataParams()
 
 
-def clean_pairs(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], Counter[str]]:
-    """Keep usable, first-seen pairs; count every dropped row by reason."""
-    kept, seen, dropped = [], set(), Counter({reason: 0 for reason in DROP_REASONS})
-    for row in rows:
-        reason = drop_reason(row)
-        key = tuple(row.get(column) for column in PAIR_COLUMNS)
-        if reason is None and key in seen:
-            reason = "duplicate"
-        if reason:
-            dropped[reason] += 1
+@dataclass
+class Cleaned:
+    """The usable pairs of one split, and what happened to the rest."""
+
+    pairs: list[dict[str, Any]]
+    rows_in: int
+    dropped: Counter[str] = field(default_factory=Counter)
+    first_dropped: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Reason → (row number, column) of its first occurrence, to point a person at it."""
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "rows_in": self.rows_in,
+            "rows_out": len(self.pairs),
+            "rows_dropped": sum(self.dropped.values()),
+            "dropped": {reason: self.dropped[reason] for reason in drop_reasons()},
+        }
+
+
+def choose_format(rows: Sequence[dict[str, Any]], requested: str) -> Format:
+    """The set's format: the most common one among its rows, of the requested type if forced.
+
+    A set no row of which fits is wrong as a whole: one message names the column, a row and the fix.
+    """
+    counts = Counter(fmt for row in rows if (fmt := detect_format(row)) is not None)
+    if requested != "auto":
+        counts = Counter({fmt: n for fmt, n in counts.items() if fmt.type == requested})
+    if counts:
+        return counts.most_common(1)[0][0]
+    value = rows[0].get("chosen") if rows else None
+    found = type(value).__name__ if value is not None else "nothing"
+    wanted = "text or a list of {role, content} messages" if requested == "auto" else requested
+    hint = (
+        f"set {FORMAT_PARAM}: auto, or map data.columns.chosen to another column"
+        if requested != "auto"
+        else "map data.columns.chosen/rejected to the columns holding the answers"
+    )
+    raise UserError(
+        f"prepare: column 'chosen' (data.columns.chosen) holds no {wanted} in any row "
+        f"(row 0 holds {found}); {hint}."
+    )
+
+
+def clean_pairs(
+    rows: Iterable[dict[str, Any]], fmt: Format, data: DataParams = DEFAULT_DATA
+) -> Cleaned:
+    """Keep usable, first-seen pairs in canonical form; count every dropped row by reason."""
+    columns = data.columns
+    cleaned, seen, rows_in = Cleaned([], 0), set(), 0
+    for number, row in enumerate(rows):
+        rows_in += 1
+        result = normalise(row, fmt)
+        if not isinstance(result, Dropped):
+            result = _with_extras(result, row, data)
+        if not isinstance(result, Dropped):
+            key = json.dumps([result[c] for c in ("prompt", "chosen", "rejected")])
+            if key in seen:
+                result = Dropped("duplicate", "chosen")
+            seen.add(key)
+        if isinstance(result, Dropped):
+            cleaned.dropped[result.reason] += 1
+            column = getattr(columns, result.column, None) or result.column
+            cleaned.first_dropped.setdefault(result.reason, (number, column))
             continue
-        seen.add(key)
-        kept.append(
-            {column: row[column] for column in (*PAIR_COLUMNS, *OPTIONAL_COLUMNS) if column in row}
+        cleaned.pairs.append(result)
+    cleaned.rows_in = rows_in
+    return cleaned
+
+
+def _with_extras(
+    pair: dict[str, Any], row: dict[str, Any], data: DataParams
+) -> dict[str, Any] | Dropped:
+    """Add ``category`` and ``margin`` when the params name their columns."""
+    columns = data.columns
+    if columns.category is not None:
+        value = row.get("category")
+        pair["category"] = None if value is None else str(value)
+    if columns.margin is not None:
+        margin = to_margin(row.get("margin"))
+        if margin is None:
+            return Dropped("bad_margin", "margin")
+        pair["margin"] = margin
+    elif columns.score_chosen is not None:
+        scores = [to_margin(row.get(side)) for side in ("score_chosen", "score_rejected")]
+        for side, score in zip(("score_chosen", "score_rejected"), scores, strict=True):
+            if score is None:
+                return Dropped("bad_margin", side)
+        pair["margin"] = (scores[0] - scores[1]) * data.margin_scale
+    return pair
+
+
+def check_drops(cleaned: Cleaned, params: PrepareParams, split: str) -> None:
+    """Fail, naming the main reason, its first row and the fix, when the set looks mis-mapped."""
+    total = sum(cleaned.dropped.values())
+    if cleaned.pairs and total / max(cleaned.rows_in, 1) <= params.max_drop_fraction:
+        return
+    reason, count = cleaned.dropped.most_common(1)[0] if total else ("", 0)
+    counts = {r: n for r, n in cleaned.dropped.items() if n}
+    where = ""
+    if reason:
+        number, column = cleaned.first_dropped[reason]
+        where = (
+            f" Most were dropped as {reason!r} ({count}), first at row {number} in column "
+            f"{column!r}: {drop_reasons()[reason]}."
         )
-    return kept, dropped
-
-
-def format_pair(row: dict[str, str], template: str) -> dict[str, str]:
-    """Add the model-facing texts: each response rendered with its prompt through the template."""
-    return {
-        **row,
-        "chosen_text": template.format(prompt=row["prompt"], response=row["chosen"]),
-        "rejected_text": template.format(prompt=row["prompt"], response=row["rejected"]),
-    }
+    if not cleaned.pairs:
+        raise UserError(
+            f"prepare: no usable pairs left in the {split} split out of {cleaned.rows_in} "
+            f"(dropped: {counts}).{where}"
+        )
+    raise UserError(
+        f"prepare: {total} of {cleaned.rows_in} rows dropped from the {split} split ({counts}), "
+        f"more than prepare.max_drop_fraction = {params.max_drop_fraction}.{where}"
+    )
 
 
 def prepare(
-    rows: Dataset, params: PrepareParams, template: str = FeaturizeParams().template
+    rows: Dataset,
+    params: PrepareParams,
+    data: DataParams = DEFAULT_DATA,
+    test_rows: Dataset | None = None,
 ) -> tuple[dict[str, list[dict]], dict]:
-    """Clean, format and split; return the splits and the stats that describe them."""
-    kept, dropped = clean_pairs(rows)
-    rows_in, total_dropped = len(rows), sum(dropped.values())
-    if not kept:
-        raise UserError(
-            f"prepare: no usable pairs left out of {rows_in} (dropped: {dict(dropped)})."
-        )
-    if total_dropped / rows_in > params.max_drop_fraction:
-        raise UserError(
-            f"prepare: {total_dropped} of {rows_in} rows dropped ({dict(dropped)}), more than "
-            f"prepare.max_drop_fraction = {params.max_drop_fraction}. Check data.columns."
-        )
-    formatted = Dataset.from_list([format_pair(row, template) for row in kept])
+    """Clean and split; return the splits and the stats that describe them.
+
+    ``test_rows`` (the source's own test split) is cleaned the same way and becomes ``test``;
+    without it, a seeded ``prepare.test_size`` share of ``rows`` does.
+    """
+    raw = rows.to_list()
+    fmt = choose_format(raw, data.format)
+    cleaned = clean_pairs(raw, fmt, data)
+    check_drops(cleaned, params, "train")
+    stats: dict[str, Any] = {**cleaned.stats(), "format": fmt.as_dict()}
+    if test_rows is not None:
+        test = clean_pairs(test_rows.to_list(), fmt, data)
+        check_drops(test, params, "test")
+        splits = {"train": cleaned.pairs, "test": test.pairs}
+        stats["test_split"] = {"from": "data.test_split", "split": data.test_split}
+        stats["test_rows"] = test.stats()
+    else:
+        splits = _seeded_split(cleaned.pairs, params)
+        stats["test_split"] = {
+            "from": "prepare.test_size",
+            "test_size": params.test_size,
+            "seed": params.seed,
+        }
+    stats["train_pairs"], stats["test_pairs"] = len(splits["train"]), len(splits["test"])
+    every = [pair for split in splits.values() for pair in split]
+    stats["margin"] = _optional_column_stats(every, "margin", _margin_source(data))
+    stats["category"] = _optional_column_stats(every, "category", data.columns.category)
+    return splits, stats
+
+
+def _seeded_split(pairs: list[dict[str, Any]], params: PrepareParams) -> dict[str, list[dict]]:
+    """``datasets``' seeded ``train_test_split``, drawn over row positions so the pairs stay as
+    they are (Arrow would add null keys to messages that other messages had)."""
+    positions = Dataset.from_dict({"position": range(len(pairs))})
     try:
-        split = formatted.train_test_split(test_size=params.test_size, seed=params.seed)
+        split = positions.train_test_split(test_size=params.test_size, seed=params.seed)
     except ValueError as exc:  # one side of the split would be empty
         raise UserError(
-            f"prepare: {len(kept)} usable pairs cannot be split with prepare.test_size = "
+            f"prepare: {len(pairs)} usable pairs cannot be split with prepare.test_size = "
             f"{params.test_size} ({exc}). Use more data or change prepare.test_size."
         ) from None
-    splits = {name: split[name].to_list() for name in ("train", "test")}
-    stats = {
-        "rows_in": rows_in,
-        "rows_out": len(kept),
-        "rows_dropped": total_dropped,
-        "dropped": dict(dropped),
-        "train_pairs": len(splits["train"]),
-        "test_pairs": len(splits["test"]),
-        "template": template,
-    }
-    return splits, stats
+    return {name: [pairs[i] for i in split[name]["position"]] for name in ("train", "test")}
+
+
+def _margin_source(data: DataParams) -> str | None:
+    columns = data.columns
+    if columns.margin is not None:
+        return columns.margin
+    if columns.score_chosen is not None:
+        return f"({columns.score_chosen} - {columns.score_rejected}) * {data.margin_scale}"
+    return None
+
+
+def _optional_column_stats(pairs: list[dict], column: str, source: str | None) -> dict | None:
+    """Where an optional column came from and how many pairs carry a value for it."""
+    if source is None:
+        return None
+    carried = sum(pair.get(column) is not None for pair in pairs)
+    return {"from": source, "pairs": carried}
 
 
 def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
@@ -110,13 +228,26 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     params = params_from_argv(argv, __doc__)
-    splits, stats = prepare(load_pairs(params.data), params.prepare, params.featurize.template)
+    rows, provenance = load_source(params.data)
+    test_rows = None
+    if params.data.test_split is not None:
+        if params.data.source == "builtin":
+            raise UserError("data.test_split needs a data.source with splits; builtin has none.")
+        if params.data.test_split == params.data.split:
+            raise UserError(
+                f"data.test_split = {params.data.test_split!r} is also data.split: the test "
+                "pairs would be trained on. Name the source's held-out split, or null."
+            )
+        test_rows = load_source(params.data, params.data.test_split)[0]
+    splits, stats = prepare(rows, params.prepare, params.data, test_rows)
+    stats["source"] = provenance
     with atomic_dir(PREPARED_DIR) as out:
-        for name, rows in splits.items():
-            write_jsonl(out / f"{name}.jsonl", rows)
+        for name, split in splits.items():
+            write_jsonl(out / f"{name}.jsonl", split)
         (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
     print(
-        f"prepare: {stats['rows_in']} rows in, {stats['train_pairs']} train / "
+        f"prepare: {stats['rows_in']} rows in ({stats['format']['type']}, "
+        f"{stats['format']['prompt']} prompt), {stats['train_pairs']} train / "
         f"{stats['test_pairs']} test pairs, dropped {stats['dropped']}"
     )
 

@@ -50,6 +50,14 @@ from rewardlab.params import Params, params_from_argv
 from rewardlab.paths import CHECKPOINT_DIR, FEATURES_DIR, MODEL_DIR, TRAIN_CURVES_DIR
 
 TRAIN_COLUMNS = ["chosen_ids", "rejected_ids", "length"]
+
+
+def train_columns(available: list[str]) -> list[str]:
+    """What the trainer reads: the ids, the lengths, and per-pair margins when the data has them
+    (``RewardTrainer`` subtracts a ``margin`` column inside its loss)."""
+    return TRAIN_COLUMNS + (["margin"] if "margin" in available else [])
+
+
 # The curves worth plotting; timings are left out because they differ on every run.
 CURVES = ("loss", "accuracy", "margin", "learning_rate", "grad_norm")
 RUN_FILE = "run.json"  # which run the checkpoints beside it belong to
@@ -251,7 +259,8 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
             resume_from = resume_point(params, run_fingerprint(params))
         else:  # the main process has already cleared or kept the checkpoints
             resume_from = latest_checkpoint(CHECKPOINT_DIR) if params.train.resume else None
-    features = load_from_disk(str(FEATURES_DIR)).select_columns(TRAIN_COLUMNS)
+    features = load_from_disk(str(FEATURES_DIR))
+    features = features.select_columns(train_columns(features["train"].column_names))
     feature_stats = json.loads((FEATURES_DIR / "stats.json").read_text())
     tokenizer = load_tokenizer(params.model)
     # Seed before loading: the fresh score head is drawn at load time.
@@ -302,6 +311,7 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
             {
                 "model": params.model.model_dump(),
                 "template": feature_stats["template"],
+                "rendering": feature_stats.get("rendering"),
                 "max_length": feature_stats["max_length"],
                 "lora": params.lora.model_dump(),
                 "train": params.train.model_dump(),

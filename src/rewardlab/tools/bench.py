@@ -54,8 +54,7 @@ from rewardlab.modeling import disable_dropout, load_base_model, load_tokenizer,
 from rewardlab.params import DEFAULT_PARAMS, ModelParams, Params, load_params
 from rewardlab.scoring import score_token_ids
 from rewardlab.sources.builtin import generate_pairs
-from rewardlab.stages.featurize import SIDES, tokenize_split
-from rewardlab.stages.prepare import format_pair
+from rewardlab.stages.featurize import SIDES, format_pair, tokenize_split
 from rewardlab.stages.train import reward_config
 from rewardlab.tools.throughput import (
     MicroBatchClock,

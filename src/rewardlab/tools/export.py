@@ -89,10 +89,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", required=True, type=Path, help="folder to write (replaced)")
     args = parser.parse_args(argv)
     metadata = export(args.model, args.out)
-    print(
-        f"export: wrote {args.out}; load it with AutoModelForSequenceClassification and format "
-        f"inputs as {metadata['template']!r}"
+    rendering = metadata.get("rendering") or {}
+    how = (
+        "render conversations with the tokenizer's chat template"
+        if rendering.get("chat_template")
+        else f"format inputs as {metadata['template']!r}"
     )
+    print(f"export: wrote {args.out}; load it with AutoModelForSequenceClassification and {how}")
 
 
 if __name__ == "__main__":

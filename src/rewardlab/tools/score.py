@@ -5,9 +5,11 @@
 The input is ``.jsonl`` or ``.csv``. With ``prompt``, ``chosen`` and ``rejected`` columns every row
 gets ``chosen_reward``, ``rejected_reward`` and ``margin``, and a summary (pairs, win rate with
 its 95% CI) is printed; with ``prompt`` and ``response`` every row gets one ``reward``. Other
-columns pass through. Texts are formatted with the template the model was trained with (from its
-metadata), scored in length-sorted batches without gradients, and written in input order. A
-malformed row stops everything, naming its line, before any output is written.
+columns pass through. In .jsonl input a prompt or response may also be a list of
+``{"role", "content"}`` messages. Texts are rendered as training rendered them (the role template
+or chat template in the model's metadata), scored in length-sorted batches without gradients,
+and written in input order. A malformed row stops everything, naming its line, before any output
+is written.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from rewardlab.errors import UserError, run_main
 from rewardlab.modeling import load_reward_model
 from rewardlab.outputs import atomic_file
+from rewardlab.rendering import Content
 from rewardlab.scoring import PRECISIONS, score_responses
 from rewardlab.sources import jsonl
 from rewardlab.stats import bootstrap_ci, win_rate
@@ -92,17 +95,35 @@ def read_rows(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
 
 def texts(
     rows: list[dict], lines: list[int], columns: Sequence[str], path: Path
-) -> dict[str, list[str]]:
-    """The named columns as lists of strings; a row lacking one stops with its line number."""
-    out: dict[str, list[str]] = {column: [] for column in columns}
+) -> dict[str, list[Content]]:
+    """The named columns as texts or message lists; a row lacking one stops with its line."""
+    out: dict[str, list[Content]] = {column: [] for column in columns}
     for row, number in zip(rows, lines, strict=True):
         for column in columns:
             value = row.get(column)
-            if not isinstance(value, str):
-                problem = "missing" if value is None else f"not text ({type(value).__name__})"
+            if not (isinstance(value, str) or _is_messages(value)):
+                problem = (
+                    "missing"
+                    if value is None
+                    else f"neither text nor a list of {{role, content}} messages "
+                    f"({type(value).__name__})"
+                )
                 raise UserError(f"{path}, line {number}: column {column!r} is {problem}.")
             out[column].append(value)
     return out
+
+
+def _is_messages(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(m, dict)
+            and isinstance(m.get("role"), str)
+            and isinstance(m.get("content"), str)
+            for m in value
+        )
+    )
 
 
 def choose_mode(rows: list[dict], args: argparse.Namespace) -> tuple[str, ...]:
