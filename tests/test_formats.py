@@ -44,6 +44,14 @@ def test_hh_rlhf_prompt_is_extracted_up_to_the_last_assistant_label():
         "chosen": " I can help: rain is studied by experts.",
         "rejected": " I refuse to answer that.",
     }
+    # A line break with a label inside the shared start of the answers is not a turn.
+    listed = {
+        side: "\n\nHuman: Steps?\n\nAssistant: Sure.\nStep 1: " + end
+        for side, end in (("chosen", "mix."), ("rejected", "stop."))
+    }
+    assert normalise(listed, Format("standard", "implicit"))["prompt"] == (
+        "\n\nHuman: Steps?\n\nAssistant:"
+    )
     two_turns = normalise(hh_rlhf_row(2), Format("standard", "implicit"))
     assert two_turns["prompt"] == (
         "\n\nHuman: Tell me about bread.\n\nAssistant: Gladly, bread is a big subject."
@@ -245,7 +253,7 @@ def test_hh_rlhf_texts_are_rendered_as_they_are(tmp_path, tiny_gpt2_chat):
     assert row["chosen_text"] == hh_rlhf_row(0)["chosen"]
 
 
-def test_the_margin_reaches_the_loss_as_trl_writes_it(tiny_gpt2):
+def test_the_margin_reaches_the_loss_as_trl_writes_it(tiny_gpt2, tmp_path):
     from transformers import AutoModelForSequenceClassification
     from trl import RewardConfig, RewardTrainer
 
@@ -264,7 +272,7 @@ def test_the_margin_reaches_the_loss_as_trl_writes_it(tiny_gpt2):
     model.config.pad_token_id = tokenizer.pad_token_id
     trainer = RewardTrainer(
         model=model,
-        args=RewardConfig(output_dir="unused", report_to=[], use_cpu=True),
+        args=RewardConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True),
         train_dataset=features,
         processing_class=tokenizer,
     )

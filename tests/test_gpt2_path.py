@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+from datasets import load_from_disk
 
 from conftest import toy_pairs, write_jsonl, write_params
 from rewardlab.modeling import load_reward_model
@@ -50,10 +51,7 @@ def test_tiny_gpt2_trains_saves_and_reloads_with_the_same_scores(tiny_gpt2, tmp_
     rows = [
         json.loads(line) for line in (tmp_path / "reports/scores.jsonl").read_text().splitlines()
     ]
-    test_texts = [
-        json.loads(line)["chosen_text"]
-        for line in (tmp_path / "data/prepared/test.jsonl").read_text().splitlines()
-    ]
+    test_texts = load_from_disk(str(tmp_path / "data/features"))["test"]["chosen_text"]
     again = score_token_ids(
         model, [tokenizer(t)["input_ids"] for t in test_texts], tokenizer.pad_token_id
     )

@@ -93,3 +93,11 @@ def test_a_cached_hub_dataset_is_used_without_network(tmp_path):
     assert code == 0, stderr
     stats = json.loads((tmp_path / "data/prepared/stats.json").read_text())
     assert stats["rows_in"] == 12
+    # The commit it read is recorded: offline, the cached snapshot's.
+    commit = hashlib.sha1(b"tutorial/pairs").hexdigest()
+    assert stats["source"] == {
+        "source": "tutorial/pairs",
+        "split": "train",
+        "revision": None,
+        "commit": commit,
+    }

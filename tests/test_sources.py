@@ -144,3 +144,15 @@ def test_local_sources_are_read_and_never_written(tmp_path, kind):
 
 def snapshot(folder):
     return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file()}
+
+
+def test_an_edited_hub_layout_folder_is_read_again(tmp_path):
+    # datasets names a folder's cache after its name and card: without our own key, the second
+    # read would return the first file's rows.
+    folder = tmp_path / "pairs"
+    (folder / "data").mkdir(parents=True)
+    parquet = folder / "data" / "train-00000-of-00001.parquet"
+    pd.DataFrame(toy_pairs(3)).to_parquet(parquet)
+    assert len(load_pairs(DataParams(source=str(folder)))) == 3
+    pd.DataFrame(toy_pairs(5)).to_parquet(parquet)
+    assert len(load_pairs(DataParams(source=str(folder)))) == 5

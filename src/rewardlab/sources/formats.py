@@ -25,9 +25,9 @@ from trl.data_utils import extract_prompt, is_conversational
 FormatType = Literal["standard", "conversational"]
 PromptMode = Literal["explicit", "implicit"]
 MESSAGE_ROLES = ("system", "user", "assistant", "tool")
-# The last speaker label ("\n\nAssistant:") in an extracted text prompt: the prompt ends there,
-# so an answer that starts like the other one ("I think" / "I am") is not cut mid-sentence.
-SPEAKER_LABEL = re.compile(r"\n\n?[A-Z][\w ]{0,30}:")
+# The last speaker label ("\n\nAssistant:", hh-rlhf's turn marker) in an extracted text prompt:
+# the prompt ends there, so answers that start alike ("I think" / "I am") are not cut mid-word.
+SPEAKER_LABEL = re.compile(r"\n\n[A-Z][\w ]{0,30}:")
 
 
 class Format(NamedTuple):

@@ -12,11 +12,12 @@ Local inputs are only read: nothing is written next to them (the ``datasets`` ca
 
 from __future__ import annotations
 
+import hashlib
 import json
-import tempfile
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+from datasets import config as datasets_config
 
 from rewardlab.errors import UserError
 from rewardlab.hub import resolve_pinned
@@ -90,12 +91,25 @@ def _load_local(path: Path, split: str, key: str) -> Dataset:
             return _pick_split(saved, split, str(path), key)
         return saved
     # A folder in the Hub's layout (e.g. a cloned dataset repo with data/train-*.parquet).
-    # datasets keys its cache for such a folder by the folder's name and its card's file
-    # patterns only (huggingface/datasets#2956): an edited file, or another folder of the same
-    # name, would be read from a stale cache. A throwaway cache reads the files as they are.
-    with tempfile.TemporaryDirectory(prefix="rewardlab-dataset-") as cache:
-        folder = load_dataset(str(path), cache_dir=cache, keep_in_memory=True)
-    return _pick_split(folder, split, str(path), key)
+    dataset = load_dataset(str(path), cache_dir=_folder_cache(path))
+    return _pick_split(dataset, split, str(path), key)
+
+
+def _folder_cache(folder: Path) -> str:
+    """A ``datasets`` cache of its own for a folder's current files.
+
+    ``datasets`` names the cache of a local folder after the folder's name and card, not its
+    files, so an edited folder, or another one of the same name, would read stale rows (or fail
+    on another's schema). Keyed by every file's path, size and modification time, the cache is
+    reused while the folder is unchanged and rebuilt when it changes.
+    """
+    digest = hashlib.sha256(str(folder.resolve()).encode())
+    for file in sorted(p for p in folder.rglob("*") if p.is_file() and ".git" not in p.parts):
+        stat = file.stat()
+        digest.update(f"{file.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return str(
+        Path(datasets_config.HF_DATASETS_CACHE) / "rewardlab-folders" / digest.hexdigest()[:16]
+    )
 
 
 def json_problem(path: Path) -> str | None:

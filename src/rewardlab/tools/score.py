@@ -105,7 +105,7 @@ def texts(
                 problem = (
                     "missing"
                     if value is None
-                    else f"neither text nor a list of {{role, content}} messages "
+                    else f"not text nor a list of {{role, content}} messages "
                     f"({type(value).__name__})"
                 )
                 raise UserError(f"{path}, line {number}: column {column!r} is {problem}.")
