@@ -223,3 +223,35 @@ def test_an_edited_hub_layout_folder_is_read_as_it_is_now_not_from_a_stale_cache
     for where, pairs in (("first", 3), ("second", 5)):
         data = DataParams(source=str(tmp_path / where / "hh"), split="test")
         assert len(load_pairs(data)) == pairs
+
+
+def test_every_extra_held_out_split_is_reported_under_sets(tiny_gpt2, tmp_path_factory, tmp_path):
+    # A copy of the finished tiny run whose features hold the test split twice, the second
+    # time under another name (as the generator's test_seen_topics): same pairs, same figures.
+    import contextlib
+    import shutil
+
+    import yaml
+    from datasets import load_from_disk
+
+    from rewardlab.stages import evaluate
+    from tiny_run import finished_run
+
+    run = finished_run(tmp_path_factory, tiny_gpt2)
+    for name in ("data/features", "models/reward_model", "params.yaml"):
+        copy = shutil.copytree if (run / name).is_dir() else shutil.copy
+        copy(run / name, tmp_path / name)
+    features = load_from_disk(str(run / "data/features"))
+    features["test_seen_topics"] = features["test"]
+    shutil.rmtree(tmp_path / "data/features")
+    features.save_to_disk(str(tmp_path / "data/features"))
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    params["evaluate"]["sets"] = {}  # only the extra split
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with contextlib.chdir(tmp_path):
+        evaluate.main(["--params", "params.yaml"])
+    metrics = json.loads((tmp_path / "reports/metrics.json").read_text())
+    extra = metrics["sets"]["test_seen_topics"]
+    for key in ("pairs", "win_rate", "win_rate_ci95", "untrained_win_rate", "longer_wins_rate"):
+        assert extra[key] == metrics[key], key
+    assert list(metrics["sets"]) == ["test_seen_topics"]
