@@ -41,8 +41,9 @@ def load_evaluation_sets(
     reserved: Iterable[str] = (),
 ) -> dict[str, Dataset]:
     """Every named set, tokenized for the trained model; ``reserved``: names already taken."""
+    taken = set(reserved)
     for name in specs:
-        if name in set(reserved):
+        if name in taken:
             raise UserError(
                 f"evaluate.sets.{name}: {name!r} is already the name of a held-out split in "
                 "data/features, reported under sets by that name; give the set another name."
@@ -68,8 +69,9 @@ def load_evaluation_set(
     try:
         rows, data = read_rows(spec, key)
         fmt = choose_format(rows, spec.format)
-    except UserError as exc:
-        raise UserError(DATA_KEY.sub(f"{key}.", str(exc))) from None
+    except UserError as exc:  # prepare's words, for the set's keys
+        message = DATA_KEY.sub(f"{key}.", str(exc)).removeprefix("prepare: ")
+        raise UserError(message if message.startswith(key) else f"{key}: {message}") from None
     cleaned = clean_pairs(rows, fmt, data)
     if not cleaned.pairs:
         raise UserError(
