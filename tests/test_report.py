@@ -79,6 +79,7 @@ def test_report_writes_every_figure_and_the_run_tables_outside_a_dvc_repo(tmp_pa
     assert "### everyday: per category" not in text
     chat = metrics["sets"]["rewardbench"]["sections"]["Chat"]
     assert f"| Chat | {100 * chat:.1f}% |" in text
+    assert text.index("| Chat |") < text.index("| Safety |")  # RewardBench's order, not sorted
 
 
 def test_report_without_a_finished_run_says_what_to_run(tmp_path, monkeypatch, capsys):

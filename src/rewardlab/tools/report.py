@@ -22,6 +22,7 @@ import pandas as pd
 from rewardlab.errors import UserError, run_main
 from rewardlab.outputs import atomic_file
 from rewardlab.paths import METRICS_FILE, SCORES_FILE, TRAIN_CURVES_DIR
+from rewardlab.rewardbench import convention
 from rewardlab.stats import bucket_order
 from rewardlab.tools.figures import FIGURES, SET_LABELS, evaluation_sets
 
@@ -257,7 +258,11 @@ def sets_section(metrics: dict[str, Any]) -> str:
                 "weights them (`src/rewardlab/rewardbench.yaml`).",
                 table(
                     ["section", "score"],
-                    [[section, percent(score)] for section, score in block["sections"].items()],
+                    [
+                        [section, percent(block["sections"][section])]
+                        for section in convention()["sections"]  # RewardBench's order
+                        if section in block["sections"]
+                    ],
                 ),
             ]
     return "\n\n".join(parts)
