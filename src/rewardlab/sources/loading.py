@@ -1,8 +1,9 @@
 """Where preference pairs come from: the builtin generator, a local file or folder, or the Hub.
 
-Whatever the source, the result is a ``datasets.Dataset`` with exactly the columns ``prompt``,
+Whatever the source, the result is a ``datasets.Dataset`` with the columns ``prompt``,
 ``chosen`` and ``rejected`` (mapped from ``data.columns``), so the stages after this one never
-care where the data came from.
+care where the data came from. The builtin source adds ``category`` (the rejected answer's
+failure mode), ``topic`` and ``topic_group`` (what prepare's held-out-topics split uses).
 
 Local inputs are only read: nothing is written next to them (the ``datasets`` cache lives in
 ``HF_HOME``), and rows are handed on as they are, so prepare can count the unusable ones.
@@ -19,7 +20,7 @@ from rewardlab.errors import UserError
 from rewardlab.hub import resolve
 from rewardlab.params import DataParams
 from rewardlab.sources import jsonl
-from rewardlab.sources.builtin import generate_pairs, max_pairs
+from rewardlab.sources.generator import MAX_PAIRS, generate_pairs
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
@@ -28,10 +29,10 @@ PAIR_COLUMNS = ("prompt", "chosen", "rejected")
 def load_pairs(params: DataParams) -> Dataset:
     """Load the configured source and map its columns to ``prompt``/``chosen``/``rejected``."""
     if params.source == "builtin":
-        if params.num_pairs > max_pairs():
+        if params.num_pairs > MAX_PAIRS:
             raise UserError(
-                f"data.num_pairs = {params.num_pairs}: the builtin generator offers at most "
-                f"{max_pairs()} distinct pairs."
+                f"data.num_pairs = {params.num_pairs}: the builtin generator makes at most "
+                f"{MAX_PAIRS} pairs (beyond that they mostly repeat its topics)."
             )
         return Dataset.from_list(generate_pairs(params.num_pairs, seed=params.generator_seed))
     path = Path(params.source).expanduser()

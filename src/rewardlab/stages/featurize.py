@@ -104,8 +104,9 @@ def _pin_fingerprints(folder: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     params = params_from_argv(argv, __doc__)
-    files = {name: str(PREPARED_DIR / f"{name}.jsonl") for name in ("train", "test")}
-    if not all(Path(f).exists() for f in files.values()):
+    # train, test and any further held-out split prepare made (e.g. test_seen_topics)
+    files = {path.stem: str(path) for path in sorted(PREPARED_DIR.glob("*.jsonl"))}
+    if not {"train", "test"} <= files.keys():
         raise UserError(f"{PREPARED_DIR} is missing: run `dvc repro prepare` first.")
     prepared = load_dataset("json", data_files=files)
     tokenizer = load_tokenizer(params.model)

@@ -20,6 +20,7 @@ from rewardlab.outputs import atomic_dir
 from rewardlab.params import PrepareParams, params_from_argv
 from rewardlab.paths import PREPARED_DIR
 from rewardlab.sources.loading import PAIR_COLUMNS, load_pairs
+from rewardlab.splitting import split_rows
 
 DROP_REASONS = ("missing", "non_string", "empty", "identical", "duplicate")
 
@@ -50,7 +51,7 @@ def clean_pairs(rows: Iterable[dict[str, Any]]) -> tuple[list[dict[str, str]], C
             dropped[reason] += 1
             continue
         seen.add(key)
-        kept.append({column: row[column] for column in PAIR_COLUMNS})
+        kept.append(dict(row))  # extra columns (category, topic, ...) travel along
     return kept, dropped
 
 
@@ -76,22 +77,17 @@ def prepare(rows: Dataset, params: PrepareParams) -> tuple[dict[str, list[dict]]
             f"prepare: {total_dropped} of {rows_in} rows dropped ({dict(dropped)}), more than "
             f"prepare.max_drop_fraction = {params.max_drop_fraction}. Check data.columns."
         )
-    formatted = Dataset.from_list([format_pair(row, params.template) for row in kept])
-    try:
-        split = formatted.train_test_split(test_size=params.test_size, seed=params.seed)
-    except ValueError as exc:  # one side of the split would be empty
-        raise UserError(
-            f"prepare: {len(kept)} usable pairs cannot be split with prepare.test_size = "
-            f"{params.test_size} ({exc}). Use more data or change prepare.test_size."
-        ) from None
-    splits = {name: split[name].to_list() for name in ("train", "test")}
+    formatted = [format_pair(row, params.template) for row in kept]
+    splits, split_by = split_rows(
+        formatted, params.test_size, params.seed, params.group_column, params.seen_test_size
+    )
     stats = {
         "rows_in": rows_in,
         "rows_out": len(kept),
         "rows_dropped": total_dropped,
         "dropped": dict(dropped),
-        "train_pairs": len(splits["train"]),
-        "test_pairs": len(splits["test"]),
+        **{f"{name}_pairs": len(rows) for name, rows in splits.items()},
+        "split_by": split_by,
         "template": params.template,
     }
     return splits, stats
@@ -111,8 +107,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_jsonl(out / f"{name}.jsonl", rows)
         (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
     print(
-        f"prepare: {stats['rows_in']} rows in, {stats['train_pairs']} train / "
-        f"{stats['test_pairs']} test pairs, dropped {stats['dropped']}"
+        f"prepare: {stats['rows_in']} rows in, "
+        + ", ".join(f"{len(rows)} {name}" for name, rows in splits.items())
+        + f" pairs (split by {stats['split_by']}), dropped {stats['dropped']}"
     )
 
 
