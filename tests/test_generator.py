@@ -128,8 +128,9 @@ def _signature(row: dict[str, str]) -> bool:
         return all(any(f in s for f in fills) for s in answer.split(". "))
     if mode == "incomplete":
         return not answer.endswith(".") or answer.endswith("...")
-    if mode == "repetition":
-        return Counter(re.split(r"(?<=\.) |\n\d+\. ", answer)).most_common(1)[0][1] >= 3
+    if mode == "repetitive":
+        parts = re.split(r"(?<=[.'?!]) |\n", answer)
+        return Counter(re.sub(r"^\d+\. ", "", p) for p in parts).most_common(1)[0][1] >= 2
     dismissals = [s.split("{")[0] for s in t["rude_dismissals"]]
     return any(p in answer for p in t["rude_openers"] + t["rude_closers"] + dismissals)
 

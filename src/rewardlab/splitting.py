@@ -3,13 +3,15 @@
 A random split of generated pairs puts the same topics (and their facts) on both sides, and the
 win rate then measures memory. When the rows carry a group column (the builtin generator's
 ``topic_group``), whole groups go to ``test``; a share of the remaining rows becomes
-``test_seen_topics``, unseen pairs about training topics (the in-distribution figure). Rows
+``test_seen_topics``, unseen pairs of groups that keep rows in training (the in-distribution
+figure). Rows
 without the column are split at random, as ``datasets`` does it.
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from typing import Any
 
 from datasets import Dataset
@@ -31,7 +33,7 @@ def split_rows(
     held_out = set(groups[: round(len(groups) * test_size)])
     test = [row for row in rows if str(row[group_column]) in held_out]
     rest = [row for row in rows if str(row[group_column]) not in held_out]
-    seen = set(rng.sample(range(len(rest)), round(len(rest) * seen_test_size)))
+    seen = _seen_rows(rest, group_column, round(len(rest) * seen_test_size), rng)
     splits = {
         "train": [row for i, row in enumerate(rest) if i not in seen],
         "test": test,
@@ -47,6 +49,18 @@ def split_rows(
             "or change prepare.test_size."
         )
     return splits, group_column
+
+
+def _seen_rows(rows: Rows, group_column: str, count: int, rng: random.Random) -> set[int]:
+    """Indices of ``count`` rows whose group keeps at least one other row in training."""
+    left = Counter(str(row[group_column]) for row in rows)
+    seen: set[int] = set()
+    for i in rng.sample(range(len(rows)), len(rows)):
+        group = str(rows[i][group_column])
+        if len(seen) < count and left[group] > 1:
+            seen.add(i)
+            left[group] -= 1
+    return seen
 
 
 def _random_split(rows: Rows, test_size: float, seed: int) -> dict[str, Rows]:

@@ -9,19 +9,19 @@ steps, advice, rewrites), while the failure modes do not depend on any topic's f
 * ``vague`` -- generic rambling that never answers;
 * ``wrong_fact`` -- the good answer's shape with a confident error (a wrong value or sentence);
 * ``harmful_advice`` -- steps with unsafe or absurd advice slipped in (how-to and advice only);
-* ``off_topic`` -- a good answer to another topic's question;
+* ``off_topic`` -- a good answer to another question of the same kind;
 * ``refusal`` -- refuses or deflects;
 * ``incomplete`` -- starts well and stops before the answer;
-* ``repetition`` -- loops one sentence;
+* ``repetitive`` -- loops one sentence, or says the whole answer again;
 * ``rude`` -- insults the asker, with or without the answer.
 
 Length is no shortcut: each row flips a fair coin for which side is longer and resamples both
 answers until the coin is honoured, so "the longer answer wins" scores about 0.5, and short
 correct answers beat long wrong ones as often as the reverse.
 
-Held-out topics: topics are dealt (seeded) into small groups; an off-topic answer only borrows
-from its own group, so splitting by ``topic_group`` keeps every fact of a held-out topic out of
-training. Deterministic: every choice comes from ``random.Random`` seeded with strings.
+Held-out topics: topics are dealt (seeded) into small groups of one kind; an off-topic answer
+only borrows from its own group, so splitting by ``topic_group`` keeps every fact of a held-out
+topic out of training. Deterministic: every choice comes from ``random.Random`` seeded with strings.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ MODES = (
     "off_topic",
     "refusal",
     "incomplete",
-    "repetition",
+    "repetitive",
     "rude",
 )
 MAX_WORDS = 70  # responses stay short: training runs on a 2-core CPU
@@ -94,26 +94,31 @@ def _harmful(topic: Topic, rng: random.Random) -> str:
 
 
 def _incomplete(topic: Topic, rng: random.Random) -> str:
-    """A good answer cut off mid-sentence: before the answer, or (half the time) near its end."""
+    """A good answer that stops mid-sentence (or mid-word): before the answer, or later on."""
     core = _core(topic, rng)
     text = _render(topic, rng, core)
     before_answer = topic.kind in tables()["answers"] and rng.random() < 0.5
-    target = (core[0] if before_answer else core[-1]).rstrip(".")
+    target = (core[0] if before_answer else rng.choice(core[len(core) // 2 :])).rstrip(".")
     words = target.split(" ")
     if before_answer:
         cut = rng.randint(1, max(1, len(target[: target.find(topic.right[0])].split())))
     else:
         cut = rng.randint(max(1, len(words) // 3), max(1, len(words) - 2))
     head = (text[: text.find(target)] + " ".join(words[:cut])).rstrip(",;:' ")
+    if cut < len(words) and len(words[cut]) > 3 and rng.random() < 0.25:
+        return head + " " + words[cut][: rng.randint(1, len(words[cut]) - 2)]
     return head + rng.choice(("", "", "...", ","))
 
 
-def _repetition(topic: Topic, rng: random.Random) -> str:
-    if rng.random() < 0.5:
-        unit = fill(rng.choice(tables()["loops"]), topic)
+def _repetitive(topic: Topic, rng: random.Random) -> str:
+    """One sentence looped, or the whole answer said again (and again)."""
+    draw = rng.random()
+    if draw < 0.35:
+        copies = [fill(rng.choice(tables()["loops"]), topic)] * rng.randint(3, 6)
+    elif draw < 0.7:
+        copies = [rng.choice(_core(topic, rng)).rstrip(".") + "."] * rng.randint(3, 6)
     else:
-        unit = rng.choice(_core(topic, rng)).rstrip(".") + "."
-    copies = [unit] * rng.randint(3, 6)
+        copies = _core(topic, rng) * rng.randint(2, 3)
     return _render(topic, rng, copies, intro="", outro="") if topic.steps else " ".join(copies)
 
 
@@ -132,7 +137,7 @@ def _rejected(mode: str, topic: Topic, donor: Topic, rng: random.Random) -> str:
         return _render(donor, rng, _core(donor, rng))
     if mode in ("vague", "refusal"):
         return _sentences(mode, topic, rng, 4)
-    makers = {"harmful_advice": _harmful, "incomplete": _incomplete, "repetition": _repetition}
+    makers = {"harmful_advice": _harmful, "incomplete": _incomplete, "repetitive": _repetitive}
     return {**makers, "rude": _rude}[mode](topic, rng)
 
 

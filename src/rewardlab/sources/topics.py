@@ -184,8 +184,16 @@ def all_topics(seed: int) -> tuple[Topic, ...]:
 
 @cache
 def topic_groups(seed: int) -> dict[str, str]:
-    """Topic unit → its split group: seeded groups of ``GROUP_SIZE`` units of mixed kinds."""
-    units = list(dict.fromkeys(topic.unit for topic in all_topics(seed)))
-    random.Random(f"rewardlab-groups:{seed}").shuffle(units)
-    last = len(units) // GROUP_SIZE - 1  # a short final group joins the one before it
-    return {unit: f"group-{min(i // GROUP_SIZE, last):04d}" for i, unit in enumerate(units)}
+    """Topic unit → its split group: seeded groups of ``GROUP_SIZE`` units of one kind, so an
+    off-topic answer (borrowed within the group) answers a question of the same kind."""
+    kinds: dict[str, list[str]] = {}
+    for topic in all_topics(seed):
+        kinds.setdefault(topic.kind, [])
+        if topic.unit not in kinds[topic.kind]:
+            kinds[topic.kind].append(topic.unit)
+    rng, groups = random.Random(f"rewardlab-groups:{seed}"), {}
+    for kind, units in kinds.items():
+        rng.shuffle(units)
+        last = max(len(units) // GROUP_SIZE - 1, 0)  # a short final group joins the one before
+        groups.update({u: f"{kind}-{min(i // GROUP_SIZE, last):03d}" for i, u in enumerate(units)})
+    return groups
