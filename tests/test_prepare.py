@@ -65,7 +65,7 @@ def test_split_is_seeded_sized_and_disjoint():
     other, _ = prepare(rows, PrepareParams(test_size=0.25, seed=2))
     assert first == again
     assert first["test"] != other["test"]
-    assert (stats["train_pairs"], stats["test_pairs"]) == (75, 25)
+    assert (stats["train_pairs"], stats["test_pairs"], stats["split_by"]) == (75, 25, "random")
     train_prompts = {row["prompt"] for row in first["train"]}
     assert not train_prompts & {row["prompt"] for row in first["test"]}
 
@@ -122,3 +122,17 @@ def test_too_many_bad_rows_stop_the_stage_before_it_writes(tmp_path, monkeypatch
     with pytest.raises(UserError, match=r"3 of 5 rows dropped.*'identical': 3"):
         prepare_stage.main(["--params", "params.yaml"])
     assert not (tmp_path / "data").exists()
+
+
+def test_rows_with_a_group_column_are_split_by_group_with_a_seen_topics_split():
+    rows = [{**row, "topic_group": f"g{i % 10}"} for i, row in enumerate(toy_pairs(100))]
+    splits, stats = prepare(
+        Dataset.from_list(rows), PrepareParams(test_size=0.2, seen_test_size=0.25)
+    )
+    groups = {name: {row["topic_group"] for row in split} for name, split in splits.items()}
+    assert stats["split_by"] == "topic_group"
+    assert len(groups["test"]) == 2 and not groups["test"] & groups["train"]
+    assert groups["test_seen_topics"] <= groups["train"]
+    assert [len(splits[name]) for name in ("train", "test", "test_seen_topics")] == [60, 20, 20]
+    no_seen, _ = prepare(Dataset.from_list(rows), PrepareParams(seen_test_size=0))
+    assert set(no_seen) == {"train", "test"}

@@ -11,7 +11,8 @@ from rewardlab.sources.loading import load_pairs
 def test_builtin_source_is_deterministic_and_sized():
     params = DataParams(num_pairs=50)
     assert load_pairs(params).to_list() == load_pairs(params).to_list()
-    assert load_pairs(params).column_names == ["prompt", "chosen", "rejected"]
+    columns = ["prompt", "chosen", "rejected", "category", "topic", "topic_group"]
+    assert load_pairs(params).column_names == columns
     assert len(load_pairs(params)) == 50
 
 

@@ -86,7 +86,7 @@ class SourceParams(Section):
 
 class DataParams(SourceParams):
     num_pairs: PositiveInt = 3000
-    """Rows the builtin generator makes (ignored for other sources)."""
+    """Rows the builtin generator makes (ignored for other sources), before the split."""
     generator_seed: int = 0
     test_split: str | None = None
     """The source's own held-out split (``test``, ``test_prefs``): it becomes the test split,
@@ -107,6 +107,12 @@ class PrepareParams(Section):
     seed: int = 42
     max_drop_fraction: float = Field(0.5, ge=0, le=1)
     """Fail when more than this fraction of rows is dropped: the data is probably mis-mapped."""
+    group_column: str | None = "topic_group"
+    """When every row has this column, ``test`` holds out whole groups (topics) rather than
+    random rows; sources without it are split at random. The builtin source has it."""
+    seen_test_size: float = Field(0.1, ge=0, lt=1)
+    """With a group split: share of the training groups' rows held out as ``test_seen_topics``
+    (in-distribution pairs; 0 for none)."""
 
     @model_validator(mode="before")
     @classmethod

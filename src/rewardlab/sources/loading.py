@@ -4,7 +4,8 @@ Whatever the source, the result is a ``datasets.Dataset`` whose columns are rena
 canonical names (``prompt``, ``chosen``, ``rejected`` and, when ``data.columns`` names them,
 ``category``, ``margin``, ``score_chosen``, ``score_rejected``), so the stages after this one
 never care where the data came from. ``prompt`` may be absent: the prompt is then implicit in
-chosen/rejected, and prepare extracts it.
+chosen/rejected, and prepare extracts it. The builtin source adds ``category`` (the rejected answer's
+failure mode), ``topic`` and ``topic_group`` (what prepare's held-out-topics split uses).
 
 Local inputs are only read: nothing is written next to them (the ``datasets`` cache lives in
 ``HF_HOME``), and rows are handed on as they are, so prepare can count the unusable ones.
@@ -23,7 +24,7 @@ from rewardlab.errors import UserError
 from rewardlab.hub import resolve_pinned
 from rewardlab.params import DataParams, SourceParams
 from rewardlab.sources import jsonl
-from rewardlab.sources.builtin import generate_pairs, max_pairs
+from rewardlab.sources.generator import MAX_PAIRS, generate_pairs
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
@@ -48,10 +49,10 @@ def load_source(
     if params.source == "builtin":
         if not isinstance(params, DataParams):
             raise UserError(f"{key}.source = 'builtin' is only available for data.source.")
-        if params.num_pairs > max_pairs():
+        if params.num_pairs > MAX_PAIRS:
             raise UserError(
-                f"data.num_pairs = {params.num_pairs}: the builtin generator offers at most "
-                f"{max_pairs()} distinct pairs."
+                f"data.num_pairs = {params.num_pairs}: the builtin generator makes at most "
+                f"{MAX_PAIRS} pairs (beyond that they mostly repeat its topics)."
             )
         rows = generate_pairs(params.num_pairs, seed=params.generator_seed)
         return Dataset.from_list(rows), {**provenance, "split": None, "commit": None}

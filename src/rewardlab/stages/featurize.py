@@ -143,6 +143,7 @@ def _pin_fingerprints(folder: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     params = params_from_argv(argv, __doc__)
+    # train, test and any further held-out split prepare made (e.g. test_seen_topics)
     files = {path.stem: str(path) for path in sorted(PREPARED_DIR.glob("*.jsonl"))}
     if not {"train", "test"} <= files.keys() or not (PREPARED_DIR / "stats.json").exists():
         raise UserError(f"{PREPARED_DIR} is missing: run `dvc repro prepare` first.")

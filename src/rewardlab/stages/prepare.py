@@ -32,6 +32,7 @@ from rewardlab.sources.formats import (
     to_margin,
 )
 from rewardlab.sources.loading import load_source
+from rewardlab.splitting import split_rows
 
 FORMAT_PARAM = "data.format"
 DEFAULT_DATA = DataParams()
@@ -81,9 +82,15 @@ def choose_format(rows: Sequence[dict[str, Any]], requested: str) -> Format:
 
 
 def clean_pairs(
-    rows: Iterable[dict[str, Any]], fmt: Format, data: DataParams = DEFAULT_DATA
+    rows: Iterable[dict[str, Any]],
+    fmt: Format,
+    data: DataParams = DEFAULT_DATA,
+    keep: Sequence[str] = (),
 ) -> Cleaned:
-    """Keep usable, first-seen pairs in canonical form; count every dropped row by reason."""
+    """Keep usable, first-seen pairs in canonical form; count every dropped row by reason.
+
+    ``keep`` names columns carried along as they are (the split's group column).
+    """
     columns = data.columns
     cleaned, seen, rows_in = Cleaned([], 0), set(), 0
     for number, row in enumerate(rows):
@@ -91,6 +98,8 @@ def clean_pairs(
         result = normalise(row, fmt)
         if not isinstance(result, Dropped):
             result = _with_extras(result, row, data)
+        if not isinstance(result, Dropped):
+            result.update({column: row[column] for column in keep if column in row})
         if not isinstance(result, Dropped):
             key = json.dumps([result[c] for c in ("prompt", "chosen", "rejected")])
             if key in seen:
@@ -111,7 +120,7 @@ def _with_extras(
 ) -> dict[str, Any] | Dropped:
     """Add ``category`` and ``margin`` when the params name their columns."""
     columns = data.columns
-    if columns.category is not None:
+    if columns.category is not None or "category" in row:  # mapped, or the builtin's own
         value = row.get("category")
         pair["category"] = None if value is None else str(value)
     if columns.margin is not None:
@@ -166,41 +175,31 @@ def prepare(
     """
     raw = rows.to_list()
     fmt = choose_format(raw, data.format)
-    cleaned = clean_pairs(raw, fmt, data)
+    group = [params.group_column] if params.group_column else []
+    cleaned = clean_pairs(raw, fmt, data, keep=group)
     check_drops(cleaned, params, "train")
     stats: dict[str, Any] = {**cleaned.stats(), "format": fmt.as_dict()}
     if test_rows is not None:
-        test = clean_pairs(test_rows.to_list(), fmt, data)
+        test = clean_pairs(test_rows.to_list(), fmt, data, keep=group)
         check_drops(test, params, "test")
         splits = {"train": cleaned.pairs, "test": test.pairs}
         stats["test_split"] = {"from": "data.test_split", "split": data.test_split}
         stats["test_rows"] = test.stats()
     else:
-        splits = _seeded_split(cleaned.pairs, params)
+        splits, split_by = split_rows(
+            cleaned.pairs, params.test_size, params.seed, params.group_column, params.seen_test_size
+        )
         stats["test_split"] = {
             "from": "prepare.test_size",
             "test_size": params.test_size,
             "seed": params.seed,
         }
-    stats["train_pairs"], stats["test_pairs"] = len(splits["train"]), len(splits["test"])
+        stats["split_by"] = split_by
+    stats.update({f"{name}_pairs": len(pairs) for name, pairs in splits.items()})
     every = [pair for split in splits.values() for pair in split]
     stats["margin"] = _optional_column_stats(every, "margin", _margin_source(data))
     stats["category"] = _optional_column_stats(every, "category", data.columns.category)
     return splits, stats
-
-
-def _seeded_split(pairs: list[dict[str, Any]], params: PrepareParams) -> dict[str, list[dict]]:
-    """``datasets``' seeded ``train_test_split``, drawn over row positions so the pairs stay as
-    they are (Arrow would add null keys to messages that other messages had)."""
-    positions = Dataset.from_dict({"position": range(len(pairs))})
-    try:
-        split = positions.train_test_split(test_size=params.test_size, seed=params.seed)
-    except ValueError as exc:  # one side of the split would be empty
-        raise UserError(
-            f"prepare: {len(pairs)} usable pairs cannot be split with prepare.test_size = "
-            f"{params.test_size} ({exc}). Use more data or change prepare.test_size."
-        ) from None
-    return {name: [pairs[i] for i in split[name]["position"]] for name in ("train", "test")}
 
 
 def _margin_source(data: DataParams) -> str | None:
@@ -247,8 +246,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
     print(
         f"prepare: {stats['rows_in']} rows in ({stats['format']['type']}, "
-        f"{stats['format']['prompt']} prompt), {stats['train_pairs']} train / "
-        f"{stats['test_pairs']} test pairs, dropped {stats['dropped']}"
+        f"{stats['format']['prompt']} prompt), "
+        + ", ".join(f"{len(pairs)} {name}" for name, pairs in splits.items())
+        + f" pairs, dropped {stats['dropped']}"
     )
 
 
