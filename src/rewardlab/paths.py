@@ -9,3 +9,15 @@ CHECKPOINT_DIR = Path("models/checkpoints")
 TRAIN_CURVES_DIR = Path("reports/train")
 METRICS_FILE = Path("reports/metrics.json")
 SCORES_FILE = Path("reports/scores.jsonl")
+
+
+def repo_relative(value: str) -> str:
+    """A path inside the working folder (the repository) as a relative path, anything else (a Hub
+    id, ``builtin``, a path elsewhere) as given: what written files record, so that they do not
+    depend on where the repository was cloned."""
+    path = Path(value)
+    if not path.is_absolute() or not path.exists():
+        return value
+    here = Path.cwd().resolve()
+    resolved = path.resolve()
+    return resolved.relative_to(here).as_posix() if resolved.is_relative_to(here) else value

@@ -16,6 +16,8 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils.logging import tqdm
 
+from rewardlab.rendering import Message, render_conversation, render_pair
+
 PROGRESS_MIN_BATCHES = 10  # below this, a bar is noise rather than news
 Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
@@ -61,23 +63,54 @@ def score_token_ids(
     return rewards
 
 
+def render_texts(
+    tokenizer: PreTrainedTokenizerBase,
+    metadata: dict[str, Any],
+    prompts: Sequence[str | Sequence[Message]],
+    responses: Sequence[str | Sequence[Message]],
+) -> tuple[list[str], bool]:
+    """The texts the model reads, and whether the tokenizer must add its special tokens.
+
+    A prompt is a string (rendered with the role template) or a list of ``{"role", "content"}``
+    messages with its response as messages too (rendered as training rendered conversations:
+    the tokenizer's own chat template when training used it, which carries its special tokens,
+    else the role template).
+    """
+    own_template = (metadata.get("rendering") or {}).get("chat_template")
+    texts, add_special = [], True
+    for prompt, response in zip(prompts, responses, strict=True):
+        if isinstance(prompt, str):
+            texts.append(render_pair(metadata["template"], prompt, response))
+            continue
+        messages = [*prompt, *response]
+        if own_template:
+            texts.append(
+                tokenizer.apply_chat_template(messages, chat_template=own_template, tokenize=False)
+            )
+            add_special = False
+        else:
+            texts.append(render_conversation(metadata["template"], messages))
+    return texts, add_special
+
+
 def encode_responses(
     tokenizer: PreTrainedTokenizerBase,
     metadata: dict[str, Any],
-    prompts: Sequence[str],
-    responses: Sequence[str],
+    prompts: Sequence[str | Sequence[Message]],
+    responses: Sequence[str | Sequence[Message]],
 ) -> list[list[int]]:
     """Token ids of each (prompt, response) exactly as featurize made them for training.
 
     The tokenizer's own truncation keeps the closing special token (BERT's [SEP]) just as
     featurize's ``truncate`` does, so a pair scored here gets the reward evaluate gave it.
     """
-    template = metadata["template"]
-    texts = [
-        template.format(prompt=prompt, response=response)
-        for prompt, response in zip(prompts, responses, strict=True)
-    ]
-    encoded = tokenizer(texts, truncation=True, max_length=metadata["max_length"])
+    texts, add_special = render_texts(tokenizer, metadata, prompts, responses)
+    encoded = tokenizer(
+        texts,
+        truncation=True,
+        max_length=metadata["max_length"],
+        add_special_tokens=add_special,
+    )
     return encoded["input_ids"]
 
 
@@ -85,8 +118,8 @@ def score_responses(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     metadata: dict[str, Any],
-    prompts: Sequence[str],
-    responses: Sequence[str],
+    prompts: Sequence[str | Sequence[Message]],
+    responses: Sequence[str | Sequence[Message]],
     batch_size: int = 128,
     precision: Precision = "fp32",
 ) -> list[float]:

@@ -22,6 +22,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 
 from rewardlab.errors import UserError, run_main
 from rewardlab.modeling import load_base_model, load_reward_model
+from rewardlab.normalization import train_reward_stats
 from rewardlab.outputs import atomic_file, write_json
 from rewardlab.params import EvaluateParams, ModelParams, params_from_argv
 from rewardlab.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, SCORES_FILE
@@ -143,10 +144,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     batch_size = params.evaluate.batch_size
     model, tokenizer, metadata = load_reward_model(MODEL_DIR)
     trained = score_pairs(model, tokenizer, test, batch_size)
+    stats = train_reward_stats(model, tokenizer.pad_token_id, batch_size, MODEL_DIR)
     del model  # one model in memory at a time
     untrained = score_pairs(untrained_model(metadata, tokenizer), tokenizer, test, batch_size)
     frame = per_pair_frame(test, trained, untrained)
     metrics = summarize(frame, params.evaluate)
+    metrics["reward_stats"] = stats  # for normalising rewards (rewardlab.normalization)
     write_scores(frame)
     write_json(METRICS_FILE, metrics)
     m, ci = metrics, metrics["win_rate_ci95"]
