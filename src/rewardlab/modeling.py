@@ -215,8 +215,8 @@ def load_reward_model(
     from transformers import AutoModelForSequenceClassification
 
     metadata = read_metadata(model_dir)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     if "exported_from" in metadata:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         model = AutoModelForSequenceClassification.from_pretrained(
             str(model_dir), use_safetensors=True
         )
@@ -228,6 +228,7 @@ def load_reward_model(
             "safetensors. Re-train it with `dvc repro train`."
         )
     model_params = ModelParams.model_validate(metadata["model"])
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     base, _ = load_base_model(model_params, tokenizer)
     model = PeftModel.from_pretrained(base, str(model_dir)).merge_and_unload()
     model.eval()
