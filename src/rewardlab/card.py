@@ -16,6 +16,7 @@ from typing import Any
 from huggingface_hub import ModelCardData
 
 from rewardlab.contract import PADDING_SIDE
+from rewardlab.modeling import portable_name
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 RATE_KEYS = ("pairs", "win_rate", "win_rate_ci95", "untrained_win_rate", "longer_wins_rate")
@@ -31,8 +32,13 @@ def _shown(name: str) -> str:
     return _hub_id(name) or f"a local folder or file named `{Path(name).name}`"
 
 
+def base_model(metadata: dict[str, Any]) -> str:
+    """The base's portable name (models trained before it was recorded: from the params)."""
+    return metadata.get("base_model") or portable_name(metadata["model"]["name_or_path"])
+
+
 def card_data(metadata: dict[str, Any], exported: bool) -> ModelCardData:
-    base = metadata["base_model"]
+    base = base_model(metadata)
     source = (metadata.get("data") or {}).get("source", "")
     return ModelCardData(
         base_model=_hub_id(base),
@@ -99,7 +105,7 @@ def model_card(
         "",
         "## Training",
         "",
-        f"- Base model: {_shown(metadata['base_model'])}.",
+        f"- Base model: {_shown(base_model(metadata))}.",
         _data_line(metadata),
         f"- Text the model reads: role template {json.dumps(template)}"
         + (" rendered through the tokenizer's own chat template." if own_template else "."),
