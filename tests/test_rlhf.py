@@ -249,3 +249,14 @@ def test_cards_are_filled_in_and_files_are_readable_by_all(bert_run, bert_export
     ci = metrics["win_rate_ci95"]
     assert f"| {metrics['win_rate']:.3f} | {ci['low']:.3f}-{ci['high']:.3f} |" in card
     assert f"std {metrics['reward_stats']['std']:.4f}" in card
+
+
+def test_statistics_of_another_model_are_never_applied(bert_run, tiny_gpt2, tmp_path_factory):
+    gpt2_run = finished_run(tmp_path_factory, tiny_gpt2)
+    bert_metrics = bert_run / "reports/metrics.json"
+    out = tmp_path_factory.mktemp("mismatch") / "rm"
+    with pytest.raises(UserError, match="another model"):
+        RewardModelFunction(adapter(gpt2_run), normalize=True, metrics_file=bert_metrics)
+    export(adapter(gpt2_run), out, metrics_file=bert_metrics)  # without --normalize: no stats
+    assert "reward_stats" not in json.loads((out / "rewardlab.json").read_text())
+    assert "Not evaluated yet" in (out / "README.md").read_text()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +50,29 @@ def reward_stats(rewards: np.ndarray, model_dir: str | Path) -> dict[str, Any]:
     }
 
 
-def stats_for(model_dir: str | Path, metadata: dict[str, Any], metrics_file: Path | None) -> dict:
+def stats_for(
+    model_dir: str | Path, metadata: dict[str, Any], metrics_file: Path | None, required: bool
+) -> dict:
     """The statistics of this model: its own (an export carries them), or evaluate's when they
-    were measured on these very weights; empty when there are none."""
+    were measured on these very weights; empty when there are none (an error if ``required``)."""
     if metadata.get("reward_stats"):
         return metadata["reward_stats"]
-    if metrics_file is None or not metrics_file.is_file():
-        return {}
-    stats = json.loads(metrics_file.read_text()).get("reward_stats") or {}
+    stats = {}
+    if metrics_file is not None and metrics_file.is_file():
+        stats = json.loads(metrics_file.read_text()).get("reward_stats") or {}
     if stats and stats.get("model_sha256") != model_fingerprint(model_dir):
-        raise UserError(
+        message = (
             f"{metrics_file} holds the reward statistics of another model than {model_dir}: "
             "run `dvc repro evaluate` for this one, or pass the metrics file evaluate wrote for it."
+        )
+        if required:
+            raise UserError(message)
+        print(f"note: {message} Going on without statistics or results.", file=sys.stderr)
+        stats = {}
+    if required and not stats:
+        raise UserError(
+            f"normalising needs the reward statistics of {model_dir}: run `dvc repro evaluate` "
+            "(it writes them to reports/metrics.json), or pass that file."
         )
     return stats
 

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardlab.errors import UserError
 from rewardlab.modeling import load_reward_model
 from rewardlab.normalization import stats_for
 from rewardlab.paths import METRICS_FILE
@@ -50,14 +49,8 @@ class RewardModelFunction:
         self.batch_size, self.precision = batch_size, precision
         self.shift, self.scale = 0.0, 1.0
         if normalize and not self.metadata.get("normalized"):
-            stats = stats_for(
-                model_dir, self.metadata, Path(metrics_file) if metrics_file else None
-            )
-            if not stats:
-                raise UserError(
-                    f"normalize=True needs the reward statistics of {model_dir}: run "
-                    f"`dvc repro evaluate`, or export the model after evaluate."
-                )
+            metrics = Path(metrics_file) if metrics_file else None
+            stats = stats_for(model_dir, self.metadata, metrics, required=True)
             self.shift, self.scale = stats["mean"], stats["std"]
         # TRL names each reward function in its logs by ``__name__``.
         self.__name__ = f"reward_{Path(model_dir).name}"

@@ -80,13 +80,8 @@ def export(
             "Pass a new folder."
         )
     metadata = read_metadata(model_dir)
-    stats = stats_for(model_dir, metadata, metrics_file)
+    stats = stats_for(model_dir, metadata, metrics_file, required=normalize)
     metrics = json.loads(metrics_file.read_text()) if stats and metrics_file else None
-    if normalize and not stats:
-        raise UserError(
-            f"export --normalize needs the reward statistics of {model_dir}: run "
-            f"`dvc repro evaluate` (it writes them to {METRICS_FILE}) or pass --metrics."
-        )
     model, tokenizer, metadata = load_reward_model(model_dir)
     # GPT-2 has no pad token of its own; without the id in the config, batches cannot be scored.
     model.config.pad_token_id = tokenizer.pad_token_id
