@@ -102,4 +102,32 @@ def tiny_gpt2_chat(tiny_gpt2: Path, tmp_path_factory: pytest.TempPathFactory) ->
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tokenizer.chat_template = CHATML
     tokenizer.save_pretrained(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT with a WordPiece tokenizer trained here.
+
+    Like MiniLM (the default base), its tokenizer wraps every text in [CLS] ... [SEP], its
+    position embeddings are absolute, and its score head has a bias.
+    """
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import BertConfig, BertForMaskedLM, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    corpus = [f"{p['prompt']} {p['chosen']} {p['rejected']}" for p in toy_pairs(64)]
+    corpus.append("Human: Assistant: system user")
+    wordpiece = BertWordPieceTokenizer(lowercase=True)
+    wordpiece.train_from_iterator(corpus, vocab_size=300)
+    wordpiece.save_model(str(folder))
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=wordpiece.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertForMaskedLM(config).save_pretrained(folder)
     return folder

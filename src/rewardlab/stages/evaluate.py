@@ -29,6 +29,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 from rewardlab.errors import UserError, run_main
 from rewardlab.evalsets import load_evaluation_sets
 from rewardlab.modeling import load_base_model, load_reward_model
+from rewardlab.normalization import train_reward_stats
 from rewardlab.outputs import atomic_file, write_json
 from rewardlab.params import EvaluateParams, ModelParams, params_from_argv
 from rewardlab.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, SCORES_FILE
@@ -201,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     scored = {**held_out, **sets}
     trained = {name: score_pairs(model, tokenizer, s, batch_size) for name, s in scored.items()}
+    stats = train_reward_stats(model, tokenizer.pad_token_id, batch_size, MODEL_DIR)
     del model  # one model in memory at a time
     untrained_base = untrained_model(metadata, tokenizer)
     untrained = {
@@ -211,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     metrics = summarize(headline, params.evaluate)
     if frames:
         metrics["sets"] = {name: summarize_set(f, params.evaluate) for name, f in frames.items()}
+    metrics["reward_stats"] = stats  # for normalising rewards (rewardlab.normalization)
     write_scores(headline)
     write_json(METRICS_FILE, metrics)
     print(f"evaluate: test: {describe(metrics)}; ECE {metrics['calibration']['ece']:.3f}")

@@ -37,17 +37,26 @@ from transformers import TrainerCallback, enable_full_determinism, set_seed
 from trl import RewardConfig, RewardTrainer
 
 from rewardlab import modeling
+from rewardlab.card import model_card
+from rewardlab.contract import check_contract, pin_tokenizer
 from rewardlab.errors import StageInterrupted, UserError, run_main
 from rewardlab.modeling import (
     disable_dropout,
     load_base_model,
     load_tokenizer,
     lora_config,
+    portable_name,
     write_metadata,
 )
 from rewardlab.outputs import atomic_dir, write_json
 from rewardlab.params import Params, params_from_argv
-from rewardlab.paths import CHECKPOINT_DIR, FEATURES_DIR, MODEL_DIR, TRAIN_CURVES_DIR
+from rewardlab.paths import (
+    CHECKPOINT_DIR,
+    FEATURES_DIR,
+    MODEL_DIR,
+    TRAIN_CURVES_DIR,
+    repo_relative,
+)
 
 TRAIN_COLUMNS = ["chosen_ids", "rejected_ids", "length"]
 
@@ -306,20 +315,27 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
         # a model folder should hold nothing that must be unpickled to be read.
         (model_dir / "training_args.bin").unlink(missing_ok=True)
         _sort_target_modules(model_dir / "adapter_config.json")
-        write_metadata(
-            model_dir,
-            {
-                "model": params.model.model_dump(),
-                "template": feature_stats["template"],
-                "rendering": feature_stats.get("rendering"),
-                "max_length": feature_stats["max_length"],
-                "lora": params.lora.model_dump(),
-                "train": params.train.model_dump(),
-                "precision": precision(params),  # what auto became on this machine
-                "modules_to_save": fresh_modules,
-                "versions": {p: importlib.metadata.version(p) for p in LIBRARIES},
-            },
-        )
+        metadata = {
+            "model": params.model.model_dump(),
+            "base_model": portable_name(params.model.name_or_path),
+            "data": {"source": repo_relative(params.data.source), "split": params.data.split},
+            "template": feature_stats["template"],
+            "max_length": feature_stats["max_length"],
+            "lora": params.lora.model_dump(),
+            "train": params.train.model_dump(),
+            "precision": precision(params),  # what auto became on this machine
+            "modules_to_save": fresh_modules,
+            "versions": {p: importlib.metadata.version(p) for p in LIBRARIES},
+        }
+        if "rendering" in feature_stats:
+            metadata["rendering"] = feature_stats["rendering"]
+        write_metadata(model_dir, metadata)
+        # The tokenization contract travels with the model (rewardlab.contract), proven first.
+        pin_tokenizer(tokenizer, metadata)
+        check_contract(tokenizer, metadata)
+        tokenizer.save_pretrained(model_dir)
+        # peft's card is an empty template; this one says what the pipeline knows.
+        (model_dir / "README.md").write_text(model_card(metadata, None, str(MODEL_DIR), False))
     shutil.rmtree(CHECKPOINT_DIR, ignore_errors=True)
     print(f"train: saved {MODEL_DIR} after {state.global_step} steps in {precision(params)}")
 
