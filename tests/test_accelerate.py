@@ -8,6 +8,7 @@ import pytest
 
 from conftest import toy_pairs, write_jsonl, write_params
 from dvc_repo import run
+from rewardlab import devices
 from rewardlab.params import Params, TrainParams
 from rewardlab.stages import train
 from rewardlab.stages.train import accelerate_command
@@ -25,7 +26,7 @@ from rewardlab.stages.train import accelerate_command
 def test_auto_precision_is_bf16_only_where_the_hardware_has_it(
     requested, native, expected, monkeypatch
 ):
-    monkeypatch.setattr(train, "native_bf16", lambda: native)
+    monkeypatch.setattr(devices, "native_bf16", lambda: native)
     params = Params(train=TrainParams(launcher="accelerate", mixed_precision=requested))
     assert train.precision(params) == expected
     command = accelerate_command(params, [])
