@@ -133,12 +133,12 @@ def experiment_rows(shown: list[dict[str, Any]], all_commits: bool = False) -> l
         flat = pd.json_normalize(params).iloc[0].to_dict() if params else {}  # "train.seed": 42
         rows.append({"experiment": label, "params": flat, "metrics": metrics})
 
-    commits = [commit for commit in shown if commit["rev"] != "workspace"]
+    head = next((commit for commit in shown if commit["rev"] != "workspace"), None)
     for commit in shown:
         name = commit.get("name")
         rev = commit["rev"] if commit["rev"] == "workspace" else commit["rev"][:7]
         add(f"{name} ({rev})" if name and name != rev else rev, commit.get("data"))
-        if not (all_commits or commit is commits[0]):
+        if not (all_commits or commit is head):
             continue
         for experiment in commit.get("experiments") or []:
             for run in experiment.get("revs") or []:
