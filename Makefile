@@ -11,7 +11,8 @@ export DVC_NO_ANALYTICS := 1
 help:
 	@echo "make setup  - create .venv with pinned dependencies (idempotent)"
 	@echo "make repro  - set up, then run the DVC pipeline (dvc repro)"
-	@echo "make report - figures and reports/report.md from the last run and DVC (no retraining)"
+	@echo "make report - figures and reports/report.md from the last run and DVC (no retraining;"
+	@echo "              ALL_COMMITS=1: every commit in the experiments table)"
 	@echo "make seed-study - the tutorial's GPT-2 / Dahoas study as a DVC experiment (network, GPU)"
 	@echo "make bench  - training/scoring throughput vs the tutorial and plain TRL (reports/bench.json)"
 	@echo "make test   - set up, then run the test suite offline"
@@ -28,8 +29,10 @@ $(STAMP): pyproject.toml requirements.lock
 repro: setup
 	$(BIN)/dvc repro
 
+# The experiments table: HEAD's experiments, branches and tags; every commit with ALL_COMMITS=1.
+# More flags (rewardlab report --help): make report ARGS="--sort-by calibration.ece --ascending"
 report: setup
-	$(BIN)/rewardlab report
+	$(BIN)/rewardlab report $(if $(ALL_COMMITS),--all-commits) $(ARGS)
 
 # The preset lives in src/rewardlab/tools/presets/tutorial.yaml; extra flags: make seed-study ARGS="-S …"
 seed-study: setup

@@ -70,6 +70,15 @@ def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tiny_gpt2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished tiny pipeline run on ``tiny_gpt2`` (tiny_run.py), trained once per session
+    and shared by every test that only reads it."""
+    from tiny_run import finished_run
+
+    return finished_run(tmp_path_factory, tiny_gpt2)
+
+
 def write_params(folder: Path, overrides: dict) -> Path:
     """Write ``params.yaml`` into ``folder``: the repo's params with ``overrides`` merged in."""
     import yaml

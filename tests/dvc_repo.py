@@ -48,15 +48,21 @@ def env(first_on_path: Path | None = None) -> dict[str, str]:
     return {**os.environ, "PATH": os.pathsep.join(path), "OMP_NUM_THREADS": "1"}
 
 
-def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=repo, env=env(), capture_output=True, text=True)
+def run(
+    repo: Path, *args: str, check: bool = True, timeout: float | None = None
+) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        args, cwd=repo, env=env(), capture_output=True, text=True, timeout=timeout
+    )
     if check:
         assert result.returncode == 0, f"{' '.join(args)}:\n{result.stdout}\n{result.stderr}"
     return result
 
 
-def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(repo, sys.executable, "-m", "dvc", *args, check=check)
+def dvc(
+    repo: Path, *args: str, check: bool = True, timeout: float | None = None
+) -> subprocess.CompletedProcess:
+    return run(repo, sys.executable, "-m", "dvc", *args, check=check, timeout=timeout)
 
 
 def start_dvc(repo: Path, *args: str, first_on_path: Path | None = None, **popen: object):

@@ -1,5 +1,6 @@
 """The train stage under `accelerate launch`: two CPU processes (gloo), outputs written once."""
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -8,8 +9,9 @@ import pytest
 
 from conftest import toy_pairs, write_jsonl, write_params
 from dvc_repo import run
+from rewardlab import devices
 from rewardlab.params import Params, TrainParams
-from rewardlab.stages import train
+from rewardlab.stages import evaluate, featurize, prepare, train
 from rewardlab.stages.train import accelerate_command
 
 
@@ -25,7 +27,7 @@ from rewardlab.stages.train import accelerate_command
 def test_auto_precision_is_bf16_only_where_the_hardware_has_it(
     requested, native, expected, monkeypatch
 ):
-    monkeypatch.setattr(train, "native_bf16", lambda: native)
+    monkeypatch.setattr(devices, "native_bf16", lambda: native)
     params = Params(train=TrainParams(launcher="accelerate", mixed_precision=requested))
     assert train.precision(params) == expected
     command = accelerate_command(params, [])
@@ -65,10 +67,14 @@ def test_two_cpu_processes_train_and_write_the_outputs_once(tiny_gpt2, tmp_path)
             },
         },
     )
-    for stage in ("prepare", "featurize", "train", "evaluate"):
-        result = run(tmp_path, sys.executable, "-m", "rewardlab", stage)  # asserts exit 0
-        if stage == "train":
-            assert result.stdout.count("train: saved models/reward_model after 4 steps") == 1
+    # Only train needs processes of its own; the other stages run here, saving three imports.
+    with contextlib.chdir(tmp_path):
+        for stage in (prepare, featurize):
+            stage.main(["--params", "params.yaml"])
+    result = run(tmp_path, sys.executable, "-m", "rewardlab", "train")  # asserts exit 0
+    assert result.stdout.count("train: saved models/reward_model after 4 steps") == 1
+    with contextlib.chdir(tmp_path):
+        evaluate.main(["--params", "params.yaml"])
 
     model_dir = tmp_path / "models/reward_model"
     assert sorted(p.name for p in model_dir.iterdir()) == [

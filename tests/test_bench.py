@@ -1,7 +1,9 @@
 """`rewardlab bench` on a tiny GPT-2: it runs in seconds and writes a well-formed table and JSON.
 
 Speed is never asserted here: timings on a shared machine prove nothing. What is checked is the
-harness: every recipe and lever gets a row with positive rates, and the two scoring paths agree.
+harness: every recipe and lever gets a row with positive rates, and the two scoring paths agree;
+and where bf16 is not native, no bf16 work is done at all. Roofs use small matmuls: an emulated
+bf16 2048³ takes 17 s.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import json
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from transformers import GPT2Config, GPT2ForSequenceClassification
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
+from rewardlab import devices
 from rewardlab.errors import UserError
 from rewardlab.modeling import load_tokenizer
 from rewardlab.params import ModelParams
@@ -35,8 +39,36 @@ def tiny_gpt2(tokenizer):
     return GPT2ForSequenceClassification(config), ["score"]
 
 
-def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def tiny_bench(monkeypatch):
     monkeypatch.setitem(bench.MODELS, "gpt2", tiny_gpt2)
+    monkeypatch.setattr(bench, "PEAK_SIZES", (64, 128))
+
+
+class Bf16Ops(TorchDispatchMode):
+    """Record every aten op that reads or writes a bf16 tensor (autocast included: its casts
+    and the matmuls after them are ops on bf16 tensors at this level)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        tensors = [
+            t
+            for t in torch.utils._pytree.tree_leaves((args, kwargs, out))
+            if isinstance(t, torch.Tensor)
+        ]
+        if any(t.dtype == torch.bfloat16 for t in tensors):
+            self.ops.add(str(func))
+        return out
+
+
+def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
+    tmp_path, monkeypatch, capsys, tiny_bench
+):
+    monkeypatch.setattr(devices, "native_bf16", lambda: True)  # every row, bf16 ones included
     monkeypatch.setattr(bench, "RANDOM_WEIGHTS", set())  # measure its accuracy all the same
     output = tmp_path / "bench.json"
     bench.main(
@@ -67,6 +99,7 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(tmp_path, m
     assert "accuracy_from" in entry["train"]["tutorial"]
     assert result["peak_flops"]["fp32"] > 0 and entry["non_embedding_params"] > 0
     assert entry["score"]["rewardlab --precision bf16"]["precision"] == "bf16"
+    assert entry["train"]["trl"]["precision"] == "bf16"  # TRL's default, where it is native
     ceiling = entry["speedup"]["score_ceiling"]
     assert ceiling["fp32"] == pytest.approx(1 / entry["score"]["tutorial"]["mfu"])
     # The tutorial's loop (LoRA unmerged, one text at a time) and the batched paths score the
@@ -83,13 +116,44 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(tmp_path, m
     assert all(len(row.split("|")) == columns for row in rows)
     assert "| gpt2 | train | tutorial |" in table and "| gpt2 | score | rewardlab |" in table
     assert "finished untimed" in table and "no scorer here can beat it" in table
+    assert "not native" not in table
+
+
+def test_without_native_bf16_the_bench_schedules_no_bf16_work(tmp_path, monkeypatch, tiny_bench):
+    monkeypatch.setattr(devices, "native_bf16", lambda: False)
+    output = tmp_path / "bench.json"
+    with Bf16Ops() as spy:
+        bench.main(
+            [
+                *("--pairs", "4", "--eval-pairs", "2", "--repeats", "1", "--warmup", "0"),
+                *("--models", "gpt2", "--levers", "--output", str(output)),
+            ]
+        )
+    assert spy.ops == set()
+    result = json.loads(output.read_text())
+    entry = result["models"]["gpt2"]
+    assert set(result["peak_flops"]) == {"fp32"}
+    assert "rewardlab + fp32" not in entry["train"]  # auto is fp32 here already
+    assert "rewardlab --precision bf16" not in entry["score"]
+    rows = [*entry["train"].values(), *entry["score"].values()]
+    assert {stats["precision"] for stats in rows} == {"fp32"}  # plain TRL's included
+    table = bench.table(result)
+    assert "| gpt2 | train | trl | fp32 |" in table
+    assert "bf16: not native on this CPU: no bf16 rows; plain TRL runs in fp32" in table
+
+
+def test_the_spy_sees_bf16_autocast_work():
+    # The check above is only as good as its spy: autocast must show up in it.
+    linear = torch.nn.Linear(4, 4)
+    with Bf16Ops() as spy, torch.autocast("cpu", dtype=torch.bfloat16):
+        linear(torch.ones(2, 4))
+    assert spy.ops
 
 
 @pytest.mark.parametrize("model_name", ["minilm", "gpt2"])
-def test_padding_to_the_maximum_changes_the_speed_not_the_rewards(model_name, monkeypatch):
+def test_padding_to_the_maximum_changes_the_speed_not_the_rewards(model_name, tiny_bench):
     # Why the tutorial recipe's accuracy may come from a run without its padding: pads are
     # masked out, so a batch padded to the model's maximum gets the same rewards.
-    monkeypatch.setitem(bench.MODELS, "gpt2", tiny_gpt2)
     tokenizer = load_tokenizer(ModelParams())
     model, _ = bench.MODELS[model_name](tokenizer)
     model.eval()
@@ -108,7 +172,6 @@ def test_padding_to_the_maximum_changes_the_speed_not_the_rewards(model_name, mo
     torch.testing.assert_close(rewards[0], rewards[1], rtol=0, atol=1e-5)
 
 
-@pytest.mark.filterwarnings("ignore:.*gradient_checkpointing.*:FutureWarning")
 def test_the_tutorial_recipe_pads_every_sequence_to_the_models_maximum(tmp_path):
     args = bench.recipe_args("tutorial", bench.Params(), 1024, str(tmp_path))
     assert args.pad_to_multiple_of == 1024

@@ -57,10 +57,8 @@ def test_summarize_is_deterministic_and_json_ready():
     assert "NaN" not in first  # empty calibration bins are null, which JSON readers accept
 
 
-def test_the_evaluate_stage_writes_metrics_and_both_models_rewards_per_pair(
-    tiny_gpt2, tmp_path_factory
-):
-    run = finished_run(tmp_path_factory, tiny_gpt2)
+def test_the_evaluate_stage_writes_metrics_and_both_models_rewards_per_pair(tiny_run):
+    run = tiny_run
     metrics = json.loads((run / "reports/metrics.json").read_text())
     scores = pd.read_json(run / "reports/scores.jsonl", lines=True)
     assert metrics["pairs"] == len(scores) == 12

@@ -9,12 +9,11 @@ from transformers import AutoModelForSequenceClassification, pipeline
 from rewardlab.cli import main as cli
 from rewardlab.errors import UserError
 from rewardlab.tools.export import export
-from tiny_run import finished_run
 
 
 @pytest.fixture(scope="module")
-def exported(tiny_gpt2, tmp_path_factory):
-    run = finished_run(tmp_path_factory, tiny_gpt2)
+def exported(tiny_run, tmp_path_factory):
+    run = tiny_run
     out = tmp_path_factory.mktemp("export") / "standalone"
     cli(["export", "--model", str(run / "models/reward_model"), "--out", str(out)])
     return run, out

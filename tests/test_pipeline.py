@@ -103,18 +103,34 @@ def test_a_train_param_reruns_train_and_evaluate_only(repo):
         dvc(repo, "repro")
 
 
-def test_an_experiment_is_listed_beside_the_baseline(repo):
-    output = dvc(repo, "exp", "run", "-S", "train.learning_rate=0.0002")
-    assert stages_run(output) == ["train", "evaluate"]
+def test_a_queued_sweep_runs_each_experiment_apart_and_lists_it_beside_the_baseline(repo):
+    # The README's sweep: a grid queued with -S, run by DVC's queue workers, each experiment in
+    # its own temporary copy of the repo, all sharing the DVC cache and run-cache: prepare and
+    # featurize are restored, not re-run (and 0.002, trained by the test above when the module
+    # runs whole, is restored too: one training fewer).
+    rates = [0.002, 0.004]
+    dvc(repo, "exp", "run", "--queue", "-S", f"train.learning_rate={rates[0]},{rates[1]}")
+    try:
+        output = dvc_result(repo, "exp", "run", "--run-all", "-j", "1", timeout=600)
+    finally:
+        dvc_result(repo, "queue", "stop", "--kill", check=False)  # no worker outlives the test
+    logs = output.stdout + output.stderr
+    assert "Running stage 'featurize'" not in logs and "Running stage 'evaluate'" in logs
     shown = json.loads(dvc(repo, "exp", "show", "--json"))
-    experiments = [exp for row in shown for exp in (row.get("experiments") or [])]
-    learning_rates = [
-        run_["data"]["params"]["params.yaml"]["data"]["train"]["learning_rate"]
-        for exp in experiments
-        for run_ in exp["revs"]
+    runs = [
+        run_["data"] for row in shown for e in row.get("experiments") or [] for run_ in e["revs"]
     ]
-    assert 0.0002 in learning_rates
-    assert "win_rate" in json.dumps(shown)
+    by_rate = {
+        data["params"]["params.yaml"]["data"]["train"]["learning_rate"]: (
+            data["metrics"]["reports/metrics.json"]["data"]
+        )
+        for data in runs
+    }
+    assert set(rates) <= set(by_rate)
+    assert by_rate[rates[0]]["mean_margin"] != by_rate[rates[1]]["mean_margin"]
+    # The workspace is the baseline still: the experiments ran elsewhere and left nothing here.
+    assert "up to date" in dvc(repo, "status")
+    assert not (repo / "models/checkpoints").exists()
 
 
 def test_report_draws_every_figure_and_a_row_per_experiment_without_retraining(repo):

