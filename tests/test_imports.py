@@ -18,9 +18,11 @@ HEAVY = ("torch", "transformers", "datasets", "peft", "trl", "accelerate", "dvcl
 UNUSED = {
     "rewardlab.cli": HEAVY,  # `rewardlab --help` must answer at once
     "rewardlab.stages.fingerprint": HEAVY,  # runs on every `dvc repro`: hashing only
-    "rewardlab.stages.prepare": ("torch", "transformers", "peft", "trl", "dvclive", "matplotlib"),
+    # prepare reads formats with trl.data_utils (is_conversational, extract_prompt), as issue 11
+    # asks, and trl brings torch, transformers and accelerate; models, peft and plotting stay out.
+    "rewardlab.stages.prepare": ("peft", "dvclive", "matplotlib"),
     "rewardlab.stages.featurize": ("peft", "trl", "accelerate", "dvclive", "matplotlib"),
-    "rewardlab.stages.evaluate": ("trl", "dvclive", "matplotlib"),
+    "rewardlab.stages.evaluate": ("dvclive", "matplotlib"),  # trl: evaluation sets' formats
     "rewardlab.tools.report": ("torch", "transformers", "peft", "trl", "datasets"),
 }
 
