@@ -59,7 +59,7 @@ from rewardlab.errors import UserError, run_main
 from rewardlab.modeling import disable_dropout, load_base_model, load_tokenizer, lora_config
 from rewardlab.params import DEFAULT_PARAMS, ModelParams, Params, load_params
 from rewardlab.scoring import score_token_ids
-from rewardlab.sources.builtin import generate_pairs
+from rewardlab.sources.generator import generate_pairs
 from rewardlab.stages.featurize import SIDES, format_pair, tokenize_split
 from rewardlab.stages.train import reward_config
 from rewardlab.tools.throughput import (
