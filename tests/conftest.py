@@ -111,6 +111,7 @@ def tiny_gpt2_chat(tiny_gpt2: Path, tmp_path_factory: pytest.TempPathFactory) ->
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tokenizer.chat_template = CHATML
     tokenizer.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")
