@@ -81,6 +81,7 @@ def test_two_cpu_processes_train_and_write_the_outputs_once(tiny_gpt2, tmp_path)
         "README.md",
         "adapter_config.json",
         "adapter_model.safetensors",
+        "chat_template.jinja",  # the tokenization contract (rewardlab.contract)
         "rewardlab.json",
         "tokenizer.json",
         "tokenizer_config.json",
