@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from conftest import REPO_ROOT, write_params
 
@@ -26,7 +27,7 @@ TINY = {
         "max_steps": 4,
         "per_device_train_batch_size": 8,
         "logging_steps": 2,
-        "eval_steps": 2,
+        "eval_steps": 4,  # one in-training evaluation, at the end: each costs MiniLM ~2 s
     },
     "evaluate": {"sets": {}},
 }
@@ -93,3 +94,30 @@ def make_repo(folder: Path, overrides: dict) -> Path:
     run(folder, *git, "add", "-A")
     run(folder, *git, "commit", "-qm", "tiny")
     return folder
+
+
+class DefaultPipeline(NamedTuple):
+    """The default pipeline on ``TINY``, reproduced from scratch in two folders side by side."""
+
+    repo: Path  # test_pipeline.py goes on to change params in it, and restores them
+    twin: Path  # never touched after its `dvc repro`
+    output: str  # what `dvc repro` printed in ``repo``
+    lock: str  # ``repo``'s dvc.lock and metrics right after it, before any test changed it
+    metrics: bytes
+
+
+def default_pipeline(folder: Path) -> DefaultPipeline:
+    """Run `dvc repro` from scratch in two fresh repositories at once.
+
+    One run is what test_pipeline.py needs; the second, in another folder, is what
+    test_determinism.py compares it with. Side by side they cost little more than one: each
+    stage runs on one thread, and most of a stage's time goes to importing torch and friends.
+    """
+    repo, twin = (make_repo(folder / name, TINY) for name in ("repo", "twin"))
+    outputs = []
+    for process in [start_dvc(path, "repro") for path in (repo, twin)]:
+        out, err = process.communicate(timeout=900)
+        assert process.returncode == 0, f"{out}\n{err}"
+        outputs.append(out + err)
+    metrics = (repo / "reports/metrics.json").read_bytes()
+    return DefaultPipeline(repo, twin, outputs[0], (repo / "dvc.lock").read_text(), metrics)

@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dvc_repo import TINY, make_repo, start_dvc
 from rewardlab.modeling import resolve_model_path
 
 pytestmark = pytest.mark.e2e
 
 
-def out_hashes(repo: Path) -> dict[str, str]:
-    """The hash DVC recorded for every output of every stage."""
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+def out_hashes(lock_text: str) -> dict[str, str]:
+    """The hash DVC recorded in a dvc.lock for every output of every stage."""
+    lock = yaml.safe_load(lock_text)
     return {
         out["path"]: out["md5"]
         for stage in lock["stages"].values()
@@ -25,21 +24,17 @@ def out_hashes(repo: Path) -> dict[str, str]:
     }
 
 
-def test_two_repros_from_scratch_in_two_folders_give_byte_identical_outputs(tmp_path):
-    first = make_repo(tmp_path / "first", TINY)
-    second = make_repo(tmp_path / "second", TINY)
-    # Side by side: each stage runs on one thread, and most of the time goes to imports.
-    runs = [start_dvc(repo, "repro") for repo in (first, second)]
-    for process in runs:
-        out, err = process.communicate(timeout=600)
-        assert process.returncode == 0, f"{out}\n{err}"
-
+def test_two_repros_from_scratch_in_two_folders_give_byte_identical_outputs(default_pipeline):
+    # The session's default pipeline: two `dvc repro` from scratch, side by side, in two fresh
+    # repositories (dvc_repo.default_pipeline). The first one's dvc.lock and metrics are as
+    # they were right after its run, whatever test_pipeline.py has done in it since.
+    first, second = default_pipeline.repo, default_pipeline.twin
     metrics = "reports/metrics.json"
-    assert (first / metrics).read_bytes() == (second / metrics).read_bytes()
+    assert default_pipeline.metrics == (second / metrics).read_bytes()
     # Not only the headline: every stage's outputs (data, features, model, scores, curves).
-    hashes = out_hashes(first)
+    hashes = out_hashes(default_pipeline.lock)
     assert metrics in hashes and "models/reward_model" in hashes
-    assert hashes == out_hashes(second)
+    assert hashes == out_hashes((second / "dvc.lock").read_text())
     for repo in (first, second):
         assert_no_machine_path(repo)
 

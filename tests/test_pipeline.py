@@ -6,15 +6,16 @@ What a researcher relies on: `dvc repro` builds everything, re-runs only what ch
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from dvc_repo import TINY, make_repo
 from dvc_repo import dvc as dvc_result
 from dvc_repo import run as run_result
+from rewardlab.stats import random_win_rate
 
 pytestmark = pytest.mark.e2e
 
@@ -42,9 +43,10 @@ def set_param(repo: Path, section: str, key: str, value: object) -> None:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    repo = make_repo(tmp_path_factory.mktemp("pipeline"), TINY)
-    assert stages_run(dvc(repo, "repro")) == list(STAGES)
+def repo(default_pipeline) -> Path:
+    # The session's default pipeline, reproduced from scratch (test_determinism.py reads its twin).
+    repo = default_pipeline.repo
+    assert stages_run(default_pipeline.output) == list(STAGES)
     run(repo, "git", "add", "-A")
     run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline")
     return repo
@@ -80,7 +82,7 @@ def test_a_second_repro_runs_nothing(repo):
 
 
 def test_an_evaluate_param_reruns_only_evaluate(repo):
-    set_param(repo, "evaluate", "batch_size", 7)
+    set_param(repo, "evaluate", "seed", 1)  # the sweep below restores this run from the run-cache
     try:
         assert stages_run(dvc(repo, "repro")) == ["evaluate"]
     finally:
@@ -105,44 +107,54 @@ def test_a_train_param_reruns_train_and_evaluate_only(repo):
 
 def test_a_queued_sweep_runs_each_experiment_apart_and_lists_it_beside_the_baseline(repo):
     # The README's sweep: a grid queued with -S, run by DVC's queue workers, each experiment in
-    # its own temporary copy of the repo, all sharing the DVC cache and run-cache: prepare and
-    # featurize are restored, not re-run (and 0.002, trained by the test above when the module
-    # runs whole, is restored too: one training fewer).
-    rates = [0.002, 0.004]
-    dvc(repo, "exp", "run", "--queue", "-S", f"train.learning_rate={rates[0]},{rates[1]}")
+    # its own temporary copy of the repo, all sharing the DVC cache and run-cache. The grid is
+    # over an evaluate param, so prepare, featurize and train are reused and only evaluate runs
+    # (seed 1, evaluated by the test above when the module runs whole, is restored from the
+    # run-cache: one evaluation fewer).
+    seeds = [1, 2]
+    dvc(repo, "exp", "run", "--queue", "-S", f"evaluate.seed={seeds[0]},{seeds[1]}")
     try:
         output = dvc_result(repo, "exp", "run", "--run-all", "-j", "1", timeout=600)
     finally:
         dvc_result(repo, "queue", "stop", "--kill", check=False)  # no worker outlives the test
-    logs = output.stdout + output.stderr
-    assert "Running stage 'featurize'" not in logs and "Running stage 'evaluate'" in logs
+    assert stages_run(output.stdout + output.stderr) == ["evaluate"]
     shown = json.loads(dvc(repo, "exp", "show", "--json"))
     runs = [
         run_["data"] for row in shown for e in row.get("experiments") or [] for run_ in e["revs"]
     ]
-    by_rate = {
-        data["params"]["params.yaml"]["data"]["train"]["learning_rate"]: (
+    by_seed = {
+        data["params"]["params.yaml"]["data"]["evaluate"]["seed"]: (
             data["metrics"]["reports/metrics.json"]["data"]
         )
         for data in runs
     }
-    assert set(rates) <= set(by_rate)
-    assert by_rate[rates[0]]["mean_margin"] != by_rate[rates[1]]["mean_margin"]
+    assert set(seeds) <= set(by_seed)
+    # Each experiment's figures come from its own params: the random baseline of the headline
+    # split and of every other split is drawn with that experiment's seed.
+    for seed in seeds:
+        for block in (by_seed[seed], *by_seed[seed].get("sets", {}).values()):
+            expected = round(random_win_rate(block["pairs"], seed), 6)
+            assert block["random_win_rate"] == expected, (seed, block["pairs"])
+    assert by_seed[seeds[0]] != by_seed[seeds[1]]
     # The workspace is the baseline still: the experiments ran elsewhere and left nothing here.
     # (only the fingerprint of the local inputs is always out of date)
     assert json.loads(dvc(repo, "status", "--json")) == {"fingerprint": ["always changed"]}
     assert not (repo / "models/checkpoints").exists()
 
 
-def test_report_draws_every_figure_and_a_row_per_experiment_without_retraining(repo):
-    # `make report` runs `rewardlab report`: it reads reports/ and DVC, and trains nothing.
+def test_report_draws_every_figure_and_a_row_per_experiment_without_retraining(repo, capsys):
+    # `make report` runs `rewardlab report` (test_report.py): it reads reports/ and DVC, and
+    # trains nothing. Run here, in this process, through the same command-line entry point.
     from matplotlib.image import imread
 
+    from rewardlab.cli import main as rewardlab
     from rewardlab.tools.figures import FIGURES
 
     before = dvc(repo, "status")
-    output = run(repo, "rewardlab", "report")
-    assert stages_run(output) == [] and dvc(repo, "status") == before
+    with contextlib.chdir(repo):
+        rewardlab(["report"])
+    output = capsys.readouterr()
+    assert stages_run(output.out + output.err) == [] and dvc(repo, "status") == before
     for name in FIGURES:
         height, width, _ = imread(repo / "reports/figures" / f"{name}.png").shape
         assert 500 <= width <= 1600 and 350 <= height <= 900, (name, width, height)
