@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import toy_pairs, write_params
+from rewardlab.stages import prepare
 
 REFUSED = "http://127.0.0.1:9"  # loopback, nothing listens: the Hub is "unreachable"
 
@@ -34,20 +36,39 @@ def put_in_hub_cache(hf_home: Path, repo_type: str, repo_id: str, folder: Path) 
         link.symlink_to(os.path.relpath(blob, link.parent))
 
 
-def rewardlab(cwd: Path, stage: str, hf_home: Path, **env: str) -> tuple[int, str, float]:
+def start(cwd: Path, stage: str, hf_home: Path, **env: str) -> tuple[subprocess.Popen, float]:
+    """Start ``rewardlab STAGE`` in a fresh interpreter that knows the Hub only through
+    ``hf_home`` and a refused endpoint; returns the process and when it started."""
     environ = {**os.environ, "HF_HOME": str(hf_home), "HF_ENDPOINT": REFUSED, **env}
-    start = time.monotonic()
-    result = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "rewardlab", stage],
         cwd=cwd,
         env=environ,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
-    return result.returncode, result.stderr, time.monotonic() - start
+    return process, time.monotonic()
 
 
-@pytest.mark.parametrize("offline", ["0", "1"])
+def finish(started: tuple[subprocess.Popen, float]) -> tuple[int, str, float]:
+    """Exit status, stderr and seconds taken of a process from ``start``."""
+    process, began = started
+    _, stderr = process.communicate(timeout=300)
+    return process.returncode, stderr, time.monotonic() - began
+
+
+def rewardlab(cwd: Path, stage: str, hf_home: Path, **env: str) -> tuple[int, str, float]:
+    return finish(start(cwd, stage, hf_home, **env))
+
+
+def prepare_here(folder: Path) -> None:
+    """Run prepare in this process (its imports are paid already): the tests that need its
+    output are about what comes after it."""
+    with contextlib.chdir(folder):
+        prepare.main(["--params", "params.yaml"])
+
+
 @pytest.mark.parametrize(
     ("stage", "section", "key", "what"),
     [
@@ -55,19 +76,27 @@ def rewardlab(cwd: Path, stage: str, hf_home: Path, **env: str) -> tuple[int, st
         ("featurize", "model", "name_or_path", "nobody/no-such-model"),
     ],
 )
-def test_an_unreachable_hub_fails_fast_naming_the_repo(
-    tmp_path, stage, section, key, what, offline
-):
-    write_params(tmp_path, {section: {key: what}})
-    if stage == "featurize":  # featurize needs prepare's output to get as far as the model
-        assert rewardlab(tmp_path, "prepare", tmp_path / "hf")[0] == 0
-    code, stderr, seconds = rewardlab(tmp_path, stage, tmp_path / "hf", HF_HUB_OFFLINE=offline)
-    assert code == 2
-    assert seconds < 30
-    assert what in stderr and f"{section}.{key}" in stderr and "local" in stderr
-    assert "Traceback" not in stderr
-    if stage == "prepare":
-        assert not (tmp_path / "data" / "prepared").exists()
+def test_an_unreachable_hub_fails_fast_naming_the_repo(tmp_path, stage, section, key, what):
+    # Offline mode on and off (then the connection is refused), side by side: two processes.
+    folders = {offline: tmp_path / f"offline-{offline}" for offline in ("0", "1")}
+    for folder in folders.values():
+        folder.mkdir()
+        write_params(folder, {section: {key: what}})
+        if stage == "featurize":  # featurize needs prepare's output to get as far as the model
+            write_params(folder, {"data": {"num_pairs": 120}, section: {key: what}})
+            prepare_here(folder)
+    started = {
+        offline: start(folder, stage, folder / "hf", HF_HUB_OFFLINE=offline)
+        for offline, folder in folders.items()
+    }
+    for offline, process in started.items():
+        code, stderr, seconds = finish(process)
+        assert code == 2, (offline, stderr)
+        assert seconds < 30, offline
+        assert what in stderr and f"{section}.{key}" in stderr and "local" in stderr, offline
+        assert "Traceback" not in stderr, offline
+        if stage == "prepare":
+            assert not (folders[offline] / "data" / "prepared").exists()
 
 
 def test_a_cached_hub_model_is_used_without_network(tmp_path, tiny_gpt2):
@@ -77,9 +106,9 @@ def test_a_cached_hub_model_is_used_without_network(tmp_path, tiny_gpt2):
     write_params(
         tmp_path, {"data": {"source": str(source)}, "model": {"name_or_path": "tutorial/tiny-gpt2"}}
     )
-    for stage in ("prepare", "featurize"):
-        code, stderr, _ = rewardlab(tmp_path, stage, tmp_path / "hf", HF_HUB_OFFLINE="0")
-        assert code == 0, stderr
+    prepare_here(tmp_path)  # a local file: no Hub involved
+    code, stderr, _ = rewardlab(tmp_path, "featurize", tmp_path / "hf", HF_HUB_OFFLINE="0")
+    assert code == 0, stderr
     assert (tmp_path / "data/features/dataset_dict.json").exists()
 
 

@@ -113,8 +113,10 @@ def test_a_section_with_every_key_commented_out_means_defaults(tmp_path):
 
 def test_a_bad_params_file_exits_2_with_the_message_and_no_traceback(tmp_path):
     write(tmp_path, "prepare:\n  test_size: 0\n")
+    # The stage every `dvc repro` runs first, so where a user meets a bad params file (and the
+    # one that imports no torch: a second here, ten for prepare).
     result = subprocess.run(
-        [sys.executable, "-m", "rewardlab", "prepare"],
+        [sys.executable, "-m", "rewardlab", "fingerprint"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
