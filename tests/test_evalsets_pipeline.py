@@ -2,8 +2,8 @@
 reruns exactly what a changed local file feeds (fingerprint stage), on a tiny GPT-2 config.
 
 The first run's stages execute in this process (their imports are already paid for) and
-``dvc commit`` records them in dvc.lock, as after a ``dvc repro``; every rerun after an edit is
-decided and executed by ``dvc repro`` itself.
+``dvc commit`` records them in dvc.lock, as after a ``dvc repro``; after an edit, ``dvc repro``
+runs the fingerprint stage itself and decides what to rerun.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory, tiny_gpt2: Path) -> Path:
         for name in ALL_STAGES:
             importlib.import_module(f"rewardlab.stages.{name}").main(["--params", "params.yaml"])
     dvc(repo, "commit", "--force")
-    assert "fingerprint" in dvc(repo, "status").stdout  # always changed; nothing else
-    assert "evaluate" not in dvc(repo, "status").stdout
+    status = dvc(repo, "status").stdout
+    assert "fingerprint" in status and "evaluate" not in status  # always changed; nothing else
     return repo
 
 
@@ -114,13 +114,16 @@ def test_editing_one_row_of_an_evaluation_set_reruns_only_evaluate(repo):
     assert metrics(repo)["sets"]["standard"]["pairs"] == 9
 
 
-def test_editing_one_row_of_the_training_source_reruns_prepare_and_what_follows(repo):
+def test_editing_one_row_of_the_training_source_makes_dvc_rerun_prepare(repo):
     path = Path(json.loads((repo / "data/fingerprints/training_source.json").read_text())["source"])
     rows = path.read_text().splitlines()
     rows[-1] = json.dumps({**json.loads(rows[-1]), "chosen": "A different good answer."})
     path.write_text("\n".join(rows) + "\n")
-    # Up to prepare only (the rest of the chain is DVC's own, tested in test_pipeline.py): the
-    # edit reran prepare, and the next stage now sees its input changed.
-    assert stages_run(dvc(repo, "repro", "prepare")) == ["prepare"]
-    status = dvc(repo, "status").stdout
-    assert "featurize" in status and "modified:           data/prepared" in status
+    # Up to the fingerprint only (that a changed dependency reruns a stage and what follows is
+    # DVC's own, tested in test_pipeline.py): DVC now sees prepare's input changed, and only it.
+    assert stages_run(dvc(repo, "repro", "fingerprint")) == []
+    status = json.loads(dvc(repo, "status", "--json").stdout)
+    assert status == {
+        "fingerprint": ["always changed"],
+        "prepare": [{"changed deps": {"data/fingerprints/training_source.json": "modified"}}],
+    }
