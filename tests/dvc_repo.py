@@ -24,10 +24,10 @@ TINY = {
     "data": {"num_pairs": 120},
     "featurize": {"max_length": 64},
     "train": {
-        "max_steps": 4,
+        "max_steps": 2,
         "per_device_train_batch_size": 8,
-        "logging_steps": 2,
-        "eval_steps": 4,  # one in-training evaluation, at the end: each costs MiniLM ~2 s
+        "logging_steps": 1,
+        "eval_steps": 2,  # one in-training evaluation, at the end: each costs MiniLM ~2 s
     },
     "evaluate": {"sets": {}},
 }

@@ -2,13 +2,11 @@
 
 import contextlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import toy_pairs, write_jsonl, write_params
-from dvc_repo import run
 from rewardlab import devices
 from rewardlab.params import Params, TrainParams
 from rewardlab.stages import evaluate, featurize, prepare, train
@@ -51,7 +49,7 @@ def test_the_launch_command_follows_the_params():
     assert accelerate_command(with_file, [])[3:5] == ["--config_file", "ds.yaml"]
 
 
-def test_two_cpu_processes_train_and_write_the_outputs_once(tiny_gpt2, tmp_path):
+def test_two_cpu_processes_train_and_write_the_outputs_once(tiny_gpt2, tmp_path, capfd):
     write_params(
         tmp_path,
         {
@@ -67,13 +65,17 @@ def test_two_cpu_processes_train_and_write_the_outputs_once(tiny_gpt2, tmp_path)
             },
         },
     )
-    # Only train needs processes of its own; the other stages run here, saving three imports.
+    # Only the training needs processes of its own: the stages, and train's launcher (its
+    # `main` hands over to `accelerate launch` and waits), run here, saving four imports.
     with contextlib.chdir(tmp_path):
         for stage in (prepare, featurize):
             stage.main(["--params", "params.yaml"])
-    result = run(tmp_path, sys.executable, "-m", "rewardlab", "train")  # asserts exit 0
-    assert result.stdout.count("train: saved models/reward_model after 4 steps") == 1
-    with contextlib.chdir(tmp_path):
+        capfd.readouterr()
+        with pytest.raises(SystemExit) as launched:
+            train.main(["--params", "params.yaml"])
+        out, err = capfd.readouterr()  # the launched processes' output too (same descriptors)
+        assert launched.value.code == 0, f"{out}\n{err}"
+        assert out.count("train: saved models/reward_model after 4 steps") == 1
         evaluate.main(["--params", "params.yaml"])
 
     model_dir = tmp_path / "models/reward_model"
