@@ -6,6 +6,7 @@ prepare uses.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -55,4 +56,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"rewardlab: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
     module = importlib.import_module(MODULES[command])
+    # What the imports allocated (torch, transformers: millions of objects) lives as long as the
+    # process: out of the garbage collector's sight, neither its collections nor the
+    # interpreter's exit walk it any more. ~2.5 s less per stage process on a 2-core VM.
+    gc.freeze()
     run_main(module.main, rest)
