@@ -232,6 +232,25 @@ def test_export_normalize_standardises_training_rewards_and_keeps_their_order(
     assert on_the_fly == pytest.approx(standard.tolist(), abs=1e-4)
 
 
+def test_reward_statistics_come_from_a_seeded_sample_of_the_training_split(bert_run, monkeypatch):
+    from rewardlab.normalization import train_reward_stats
+
+    monkeypatch.chdir(bert_run)  # the stage reads data/features
+    model, tokenizer, _ = load_reward_model(adapter(bert_run))
+    train_pairs = len(pd.read_json("data/prepared/train.jsonl", lines=True))
+
+    def stats(pairs: int, seed: int = 0) -> dict:
+        return train_reward_stats(model, tokenizer.pad_token_id, 8, adapter(bert_run), pairs, seed)
+
+    whole, sample = stats(10_000), stats(10)
+    # evaluate's default (500 pairs) covers this tiny split whole: the same numbers.
+    assert whole == json.loads(Path("reports/metrics.json").read_text())["reward_stats"]
+    assert (whole["n"], whole["split_pairs"]) == (2 * train_pairs, train_pairs)
+    assert (sample["n"], sample["split_pairs"]) == (20, train_pairs)
+    assert stats(10) == sample  # seeded
+    assert stats(10, seed=1)["mean"] != sample["mean"]
+
+
 def test_cards_are_filled_in_and_files_are_readable_by_all(bert_run, bert_export):
     metrics = json.loads((bert_run / "reports/metrics.json").read_text())
     mask = os.umask(0)
