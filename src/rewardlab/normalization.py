@@ -125,7 +125,11 @@ def train_reward_stats(
     from rewardlab.scoring import score_token_ids
 
     train = load_from_disk(str(FEATURES_DIR / "train"))
-    sample = train.shuffle(seed=seed).select(range(pairs)) if len(train) > pairs else train
-    sequences = list(sample["chosen_ids"]) + list(sample["rejected_ids"])
-    rewards = score_token_ids(model, sequences, pad_token_id, batch_size, desc="Train rewards")
+    chosen, rejected = list(train["chosen_ids"]), list(train["rejected_ids"])
+    if len(chosen) > pairs:  # indices drawn here: Dataset.shuffle would write into data/features
+        keep = np.random.default_rng(seed).choice(len(chosen), pairs, replace=False)
+        chosen, rejected = [chosen[i] for i in keep], [rejected[i] for i in keep]
+    rewards = score_token_ids(
+        model, chosen + rejected, pad_token_id, batch_size, desc="Train rewards"
+    )
     return reward_stats(np.asarray(rewards), model_dir, len(train))
