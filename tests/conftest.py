@@ -143,7 +143,8 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wordpiece = BertWordPieceTokenizer(lowercase=True)
     wordpiece.train_from_iterator(corpus, vocab_size=300)
     wordpiece.save_model(str(folder))
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    # `vocab=`: transformers 5 ignores `vocab_file=` here and maps every word to [UNK].
+    BertTokenizerFast(vocab=str(folder / "vocab.txt")).save_pretrained(folder)
     config = BertConfig(
         vocab_size=wordpiece.get_vocab_size(),
         hidden_size=32,
@@ -153,4 +154,6 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
         max_position_embeddings=128,
     )
     BertForMaskedLM(config).save_pretrained(folder)
+    ids = BertTokenizerFast.from_pretrained(folder)("fact about rain")["input_ids"]
+    assert ids.count(wordpiece.token_to_id("[UNK]")) == 0, ids
     return folder

@@ -31,6 +31,9 @@ from tiny_run import finished_run
 
 # Enough steps for the tiny BERT's rewards to spread out, so standardising is well conditioned.
 BERT_TRAIN = {"max_steps": 12, "learning_rate": 0.01}
+# Room for the multi-turn conversations in the tiny WordPiece's many short pieces: TRL's GRPO and
+# a tokenizer call without truncation=True see them whole, as rewardlab must to agree.
+BERT_FEATURIZE = {"max_length": 128}
 CONVERSATIONS = [
     [{"role": "user", "content": "Tell me one fact about rain."}],
     [
@@ -44,7 +47,7 @@ CONVERSATIONS = [
 
 @pytest.fixture(scope="module")
 def bert_run(tiny_bert, tmp_path_factory):
-    return finished_run(tmp_path_factory, tiny_bert, BERT_TRAIN)
+    return finished_run(tmp_path_factory, tiny_bert, BERT_TRAIN, BERT_FEATURIZE)
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +137,7 @@ def test_grpo_with_the_reward_function_on_plain_prompts_gives_rewardlab_score(
 def test_the_export_carries_the_tokenization_contract(bert_run, bert_export):
     tokenizer = AutoTokenizer.from_pretrained(bert_export)
     metadata = json.loads((bert_export / "rewardlab.json").read_text())
-    assert tokenizer.model_max_length == metadata["max_length"] == 48
+    assert tokenizer.model_max_length == metadata["max_length"] == 128
     config = json.loads((bert_export / "tokenizer_config.json").read_text())
     assert config["padding_side"] == "right"
     answer = [{"role": "assistant", "content": "Here is a fact about rain."}]
@@ -183,7 +186,7 @@ def test_the_pipeline_scores_batches_like_single_texts_and_truncates_long_ones(
     metadata = json.loads((bert_export / "rewardlab.json").read_text())
     test = pd.read_json(bert_run / "data/prepared/test.jsonl", lines=True).head(6)
     prompts = [*test["prompt"], "Tell me one fact about rivers."]
-    responses = [*test["chosen"], "rivers flow to the sea " * 200]  # far past 48 tokens
+    responses = [*test["chosen"], "rivers flow to the sea " * 200]  # far past the trained length
     texts = [
         render_pair(metadata["template"], p, r) for p, r in zip(prompts, responses, strict=True)
     ]
@@ -232,6 +235,35 @@ def test_export_normalize_standardises_training_rewards_and_keeps_their_order(
     assert on_the_fly == pytest.approx(standard.tolist(), abs=1e-4)
 
 
+def test_reward_statistics_come_from_a_seeded_sample_of_the_training_split(bert_run, monkeypatch):
+    import rewardlab.scoring
+    from rewardlab.normalization import train_reward_stats
+
+    monkeypatch.chdir(bert_run)  # the stage reads data/features
+    model, tokenizer, _ = load_reward_model(adapter(bert_run))
+    train_pairs = len(pd.read_json("data/prepared/train.jsonl", lines=True))
+    scored, real = [], rewardlab.scoring.score_token_ids
+
+    def spy(model, sequences, *args, **kwargs):
+        scored.append([list(s) for s in sequences])
+        return real(model, sequences, *args, **kwargs)
+
+    monkeypatch.setattr(rewardlab.scoring, "score_token_ids", spy)
+
+    def stats(pairs: int, seed: int = 0) -> dict:
+        return train_reward_stats(model, tokenizer.pad_token_id, 8, adapter(bert_run), pairs, seed)
+
+    features = sorted(Path("data/features").rglob("*"))
+    whole, sample = stats(10_000), stats(10)
+    assert sorted(Path("data/features").rglob("*")) == features  # a DVC output: left untouched
+    # evaluate's default (500 pairs) covers this tiny split whole: the same numbers.
+    assert whole == json.loads(Path("reports/metrics.json").read_text())["reward_stats"]
+    assert (whole["n"], whole["split_pairs"]) == (2 * train_pairs, train_pairs)
+    assert (sample["n"], sample["split_pairs"]) == (20, train_pairs)
+    stats(10), stats(10, seed=1)
+    assert scored[2] == scored[1] != scored[3]  # the same pairs for a seed, others for another
+
+
 def test_cards_are_filled_in_and_files_are_readable_by_all(bert_run, bert_export):
     metrics = json.loads((bert_run / "reports/metrics.json").read_text())
     mask = os.umask(0)
@@ -241,7 +273,7 @@ def test_cards_are_filled_in_and_files_are_readable_by_all(bert_run, bert_export
         front = yaml.safe_load(card.split("---\n")[1])
         assert front["pipeline_tag"] == "text-classification" and "reward-model" in front["tags"]
         assert front["library_name"] == ("transformers" if folder == bert_export else "peft")
-        assert "More Information Needed" not in card and "48 tokens" in card
+        assert "More Information Needed" not in card and "128 tokens" in card
         for file in folder.iterdir():
             assert str(bert_run) not in file.read_text(errors="ignore"), file
             assert file.stat().st_mode & 0o777 == 0o666 & ~mask, file

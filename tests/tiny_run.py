@@ -29,15 +29,19 @@ _runs: dict[str, Path] = {}
 
 
 def finished_run(
-    factory: pytest.TempPathFactory, base_model: Path, train: dict | None = None
+    factory: pytest.TempPathFactory,
+    base_model: Path,
+    train: dict | None = None,
+    featurize: dict | None = None,
 ) -> Path:
     """Folder holding data/, models/reward_model and reports/ of a complete tiny run.
 
-    ``train`` overrides train params; each distinct set of overrides is its own run.
+    ``train`` and ``featurize`` override those params; each distinct set is its own run.
     """
-    key = json.dumps([str(base_model), train], sort_keys=True)
+    key = json.dumps([str(base_model), train, featurize], sort_keys=True)
     if key not in _runs:
-        from rewardlab.stages import evaluate, featurize, prepare
+        from rewardlab.stages import evaluate, prepare
+        from rewardlab.stages import featurize as featurize_stage
         from rewardlab.stages import train as train_stage
 
         folder = factory.mktemp("tiny-run")
@@ -47,11 +51,12 @@ def finished_run(
             **TINY_RUN,
             "data": {"source": str(source)},
             "model": {"name_or_path": str(base_model)},
+            "featurize": {**TINY_RUN["featurize"], **(featurize or {})},
             "train": {**TINY_RUN["train"], **(train or {})},
         }
         write_params(folder, overrides)
         with contextlib.chdir(folder):
-            for stage in (prepare, featurize, train_stage, evaluate):
+            for stage in (prepare, featurize_stage, train_stage, evaluate):
                 stage.main(["--params", "params.yaml"])
         _runs[key] = folder
     return _runs[key]

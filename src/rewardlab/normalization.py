@@ -38,14 +38,18 @@ def model_fingerprint(model_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
-def reward_stats(rewards: np.ndarray, model_dir: str | Path) -> dict[str, Any]:
-    """Mean, std (population) and count of ``rewards``, labelled with the model's fingerprint."""
+def reward_stats(
+    rewards: np.ndarray, model_dir: str | Path, pairs_in_split: int | None = None
+) -> dict[str, Any]:
+    """Mean, std (population) and count of ``rewards``, labelled with the model's fingerprint;
+    ``pairs_in_split`` says how many pairs the sampled split holds."""
     rewards = np.asarray(rewards, dtype=np.float64)
     return {
         "mean": round(float(rewards.mean()), DIGITS),
         "std": round(float(rewards.std()), DIGITS),
         "n": int(rewards.size),
         "split": "train",
+        "split_pairs": pairs_in_split if pairs_in_split is not None else int(rewards.size) // 2,
         "model_sha256": model_fingerprint(model_dir),
     }
 
@@ -103,15 +107,29 @@ def fold_into_head(model: PreTrainedModel, stats: dict[str, Any]) -> None:
 
 
 def train_reward_stats(
-    model: PreTrainedModel, pad_token_id: int, batch_size: int, model_dir: str | Path
+    model: PreTrainedModel,
+    pad_token_id: int,
+    batch_size: int,
+    model_dir: str | Path,
+    pairs: int,
+    seed: int,
 ) -> dict[str, Any]:
-    """Evaluate's hook: score every training response (chosen and rejected) and describe them."""
+    """Evaluate's hook: score the responses (chosen and rejected) of ``pairs`` training pairs
+    drawn with ``seed`` (all of them in a smaller split) and describe them.
+
+    Why a sample: two numbers need no full pass, which cost the default run more time than
+    scoring every evaluation set together."""
     from datasets import load_from_disk
 
     from rewardlab.paths import FEATURES_DIR
     from rewardlab.scoring import score_token_ids
 
     train = load_from_disk(str(FEATURES_DIR / "train"))
-    sequences = list(train["chosen_ids"]) + list(train["rejected_ids"])
-    rewards = score_token_ids(model, sequences, pad_token_id, batch_size, desc="Train rewards")
-    return reward_stats(np.asarray(rewards), model_dir)
+    chosen, rejected = list(train["chosen_ids"]), list(train["rejected_ids"])
+    if len(chosen) > pairs:  # indices drawn here: Dataset.shuffle would write into data/features
+        keep = np.random.default_rng(seed).choice(len(chosen), pairs, replace=False)
+        chosen, rejected = [chosen[i] for i in keep], [rejected[i] for i in keep]
+    rewards = score_token_ids(
+        model, chosen + rejected, pad_token_id, batch_size, desc="Train rewards"
+    )
+    return reward_stats(np.asarray(rewards), model_dir, len(train))

@@ -202,7 +202,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     scored = {**held_out, **sets}
     trained = {name: score_pairs(model, tokenizer, s, batch_size) for name, s in scored.items()}
-    stats = train_reward_stats(model, tokenizer.pad_token_id, batch_size, MODEL_DIR)
+    stats = train_reward_stats(
+        model,
+        tokenizer.pad_token_id,
+        batch_size,
+        MODEL_DIR,
+        params.evaluate.reward_stats_pairs,
+        params.evaluate.seed,
+    )
     del model  # one model in memory at a time
     untrained_base = untrained_model(metadata, tokenizer)
     untrained = {
