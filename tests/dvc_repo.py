@@ -29,7 +29,7 @@ TINY = {
         "logging_steps": 1,
         "eval_steps": 2,  # one in-training evaluation, at the end: each costs MiniLM ~2 s
     },
-    "evaluate": {"sets": {}},
+    "evaluate": {"sets": {}, "reward_stats_pairs": 16},  # two numbers; a sample does
 }
 REPO_FILES = [
     "src",
