@@ -85,7 +85,7 @@ class SourceParams(Section):
 
 
 class DataParams(SourceParams):
-    num_pairs: PositiveInt = 3000
+    num_pairs: PositiveInt = 6000
     """Rows the builtin generator makes (ignored for other sources), before the split."""
     generator_seed: int = 0
     test_split: str | None = None
