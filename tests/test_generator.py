@@ -126,16 +126,11 @@ def _signature(row: dict[str, str]) -> bool:
     if mode in ("vague", "refusal"):
         fills = [re.sub(r"\{\w+\}", "", s).split(" ")[0] for s in t[mode]]
         return all(any(f in s for f in fills) for s in answer.split(". "))
-    if mode == "incomplete":  # cut mid-sentence, or steps that stop early
-        steps = [x for x in topics if x.steps]
-        early = steps and answer.count("\n") < len(steps[0].right) and steps[0].right[0] in answer
-        return not answer.endswith(".") or answer.endswith("...") or bool(early)
-    if mode == "repetitive":  # a sentence said twice (behind "Again:" and kin), or the value thrice
+    if mode == "incomplete":
+        return not answer.endswith(".") or answer.endswith("...")
+    if mode == "repetitive":
         parts = re.split(r"(?<=[.'?!]) |\n", answer)
-        prefixes = "|".join(re.escape(p) for p in ["", *t["restate"]] if p)
-        said = Counter(re.sub(rf"^(\d+\. )?({prefixes})?", "", p) for p in parts)
-        value = [x.right[0] for x in topics if len(x.right) == 1 and x.kind in t["answers"]]
-        return said.most_common(1)[0][1] >= 2 or any(answer.count(v) >= 3 for v in value)
+        return Counter(re.sub(r"^\d+\. ", "", p) for p in parts).most_common(1)[0][1] >= 2
     dismissals = [s.split("{")[0] for s in t["rude_dismissals"]]
     return any(p in answer for p in t["rude_openers"] + t["rude_closers"] + dismissals)
 

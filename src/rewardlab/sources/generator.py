@@ -94,11 +94,8 @@ def _harmful(topic: Topic, rng: random.Random) -> str:
 
 
 def _incomplete(topic: Topic, rng: random.Random) -> str:
-    """A good answer that stops mid-sentence (or mid-word): before the answer, or later on; or,
-    for steps, a tidy list that ends after the first step or two of four."""
+    """A good answer that stops mid-sentence (or mid-word): before the answer, or later on."""
     core = _core(topic, rng)
-    if topic.steps and rng.random() < 0.4:
-        return _render(topic, rng, core[: rng.randint(1, min(2, len(core) - 1))], outro="")
     text = _render(topic, rng, core)
     before_answer = topic.kind in tables()["answers"] and rng.random() < 0.5
     target = (core[0] if before_answer else rng.choice(core[len(core) // 2 :])).rstrip(".")
@@ -113,31 +110,15 @@ def _incomplete(topic: Topic, rng: random.Random) -> str:
     return head + rng.choice(("", "", "...", ","))
 
 
-def _restated(topic: Topic, rng: random.Random) -> list[str]:
-    """The answer said again in other words, as degenerate model output often does: the value
-    in every phrasing the kind knows (slot kinds), or one sentence behind "Again," and kin."""
-    t = tables()
-    spec = t["answers"].get(topic.kind)
-    if spec:
-        phrasings = spec["core"] + spec["extra"] + t["echoes"]
-        picks = rng.choices(phrasings, k=rng.randint(4, 7))
-        return [fill(p, topic, v=topic.right[0]) for p in picks]
-    sentence = rng.choice(topic.right)
-    again = [rng.choice(t["restate"]) + sentence for _ in range(rng.randint(2, 4))]
-    return [sentence, *again]
-
-
 def _repetitive(topic: Topic, rng: random.Random) -> str:
-    """One sentence looped, the whole answer said again, or the answer restated in other words."""
+    """One sentence looped, or the whole answer said again (and again)."""
     draw = rng.random()
-    if draw < 0.25:
+    if draw < 0.35:
         copies = [fill(rng.choice(tables()["loops"]), topic)] * rng.randint(3, 6)
-    elif draw < 0.45:
+    elif draw < 0.7:
         copies = [rng.choice(_core(topic, rng)).rstrip(".") + "."] * rng.randint(3, 6)
-    elif draw < 0.65:
-        copies = _core(topic, rng) * rng.randint(2, 3)
     else:
-        copies = _restated(topic, rng)
+        copies = _core(topic, rng) * rng.randint(2, 3)
     return _render(topic, rng, copies, intro="", outro="") if topic.steps else " ".join(copies)
 
 
