@@ -260,7 +260,8 @@ def test_reward_statistics_come_from_a_seeded_sample_of_the_training_split(bert_
     assert whole == json.loads(Path("reports/metrics.json").read_text())["reward_stats"]
     assert (whole["n"], whole["split_pairs"]) == (2 * train_pairs, train_pairs)
     assert (sample["n"], sample["split_pairs"]) == (20, train_pairs)
-    stats(10), stats(10, seed=1)
+    stats(10)
+    stats(10, seed=1)
     assert scored[2] == scored[1] != scored[3]  # the same pairs for a seed, others for another
 
 

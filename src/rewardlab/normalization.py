@@ -38,9 +38,7 @@ def model_fingerprint(model_dir: str | Path) -> str:
     return digest.hexdigest()
 
 
-def reward_stats(
-    rewards: np.ndarray, model_dir: str | Path, pairs_in_split: int | None = None
-) -> dict[str, Any]:
+def reward_stats(rewards: np.ndarray, model_dir: str | Path, pairs_in_split: int) -> dict[str, Any]:
     """Mean, std (population) and count of ``rewards``, labelled with the model's fingerprint;
     ``pairs_in_split`` says how many pairs the sampled split holds."""
     rewards = np.asarray(rewards, dtype=np.float64)
@@ -49,7 +47,7 @@ def reward_stats(
         "std": round(float(rewards.std()), DIGITS),
         "n": int(rewards.size),
         "split": "train",
-        "split_pairs": pairs_in_split if pairs_in_split is not None else int(rewards.size) // 2,
+        "split_pairs": pairs_in_split,
         "model_sha256": model_fingerprint(model_dir),
     }
 
