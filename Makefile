@@ -41,8 +41,12 @@ seed-study: setup
 bench: setup
 	$(BIN)/rewardlab bench
 
+# One pytest-xdist worker per core (at most 4: each more builds its own tiny fixtures); a test
+# file stays on one worker, so test_pipeline.py's session run is built once. TEST_WORKERS=0: serial.
+TEST_WORKERS ?= auto
 test: setup
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q \
+		-n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check src tests

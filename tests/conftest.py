@@ -83,7 +83,7 @@ def tiny_run(tiny_gpt2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def default_pipeline(tmp_path_factory: pytest.TempPathFactory):
     """The default pipeline (builtin pairs, builtin:minilm) run by `dvc repro` from scratch, as a
     user's first `make repro` runs it, in two folders at once (dvc_repo.default_pipeline):
-    test_pipeline.py works on one, test_determinism.py compares the two."""
+    test_pipeline.py works on one and compares it with the other."""
     from dvc_repo import default_pipeline as reproduce
 
     return reproduce(tmp_path_factory.mktemp("default-pipeline"))

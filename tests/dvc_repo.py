@@ -109,9 +109,9 @@ class DefaultPipeline(NamedTuple):
 def default_pipeline(folder: Path) -> DefaultPipeline:
     """Run `dvc repro` from scratch in two fresh repositories at once.
 
-    One run is what test_pipeline.py needs; the second, in another folder, is what
-    test_determinism.py compares it with. Side by side they cost little more than one: each
-    stage runs on one thread, and most of a stage's time goes to importing torch and friends.
+    One run is what test_pipeline.py works on; the second, in another folder, is what its
+    determinism test compares it with. Side by side they cost little more than one: each stage
+    runs on one thread, and most of a stage's time goes to importing torch and friends.
     """
     repo, twin = (make_repo(folder / name, TINY) for name in ("repo", "twin"))
     outputs = []

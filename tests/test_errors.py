@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
+import threading
 
 import pytest
 
@@ -30,11 +30,19 @@ def test_a_signal_mid_write_exits_128_plus_it_and_leaves_no_temporary(
     def main(argv):
         with atomic_dir(tmp_path / "out") as tmp:
             (tmp / "half.txt").write_text("half")
-            os.kill(os.getpid(), signum)
+            # To this thread: a process-wide kill may land on a thread an earlier test started,
+            # and Python then runs the handler some bytecodes later, after the line below.
+            signal.pthread_kill(threading.get_ident(), signum)
             raise AssertionError("the signal should have stopped the stage")
 
-    with pytest.raises(SystemExit) as exited:
-        run_main(main, [])
+    # Ctrl-C raises KeyboardInterrupt in a command's process; in this one an earlier test or a
+    # pytest-xdist worker may have ignored SIGINT.
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            run_main(main, [])
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
     assert exited.value.code == status
     assert "unfinished outputs were discarded" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

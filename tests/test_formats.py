@@ -272,7 +272,12 @@ def test_the_margin_reaches_the_loss_as_trl_writes_it(tiny_gpt2, tmp_path):
     model.config.pad_token_id = tokenizer.pad_token_id
     trainer = RewardTrainer(
         model=model,
-        args=RewardConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True),
+        args=RewardConfig(
+            output_dir=str(tmp_path),
+            report_to=[],
+            use_cpu=True,
+            activation_checkpointing=False,  # TRL passes its True default under the old name
+        ),
         train_dataset=features,
         processing_class=tokenizer,
     )

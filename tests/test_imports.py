@@ -16,11 +16,12 @@ HEAVY = ("torch", "transformers", "datasets", "peft", "trl", "accelerate", "dvcl
 UNUSED = {
     "rewardlab.cli": HEAVY,  # `rewardlab --help` must answer at once
     "rewardlab.stages.fingerprint": HEAVY,  # runs on every `dvc repro`: hashing only
-    # prepare reads formats with trl.data_utils (is_conversational, extract_prompt), as issue 11
-    # asks, and trl brings torch, transformers and accelerate; models, peft and plotting stay out.
-    "rewardlab.stages.prepare": ("peft", "dvclive", "matplotlib"),
+    # prepare reads conversational and implicit-prompt rows with trl.data_utils (as issue 11
+    # asks), imported on first use: it brings torch and transformers, 10 s on a 2-core CPU that
+    # the builtin source and text rows with a prompt column never need.
+    "rewardlab.stages.prepare": tuple(p for p in HEAVY if p != "datasets"),
     "rewardlab.stages.featurize": ("peft", "trl", "accelerate", "dvclive", "matplotlib"),
-    "rewardlab.stages.evaluate": ("dvclive", "matplotlib"),  # trl: evaluation sets' formats
+    "rewardlab.stages.evaluate": ("trl", "dvclive", "matplotlib"),
     "rewardlab.tools.report": ("torch", "transformers", "peft", "trl", "datasets"),
 }
 

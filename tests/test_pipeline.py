@@ -1,13 +1,16 @@
 """The real DVC pipeline, in a temporary git repository, on a tiny config.
 
-What a researcher relies on: `dvc repro` builds everything, re-runs only what changed, and
-`dvc exp run` / `dvc metrics diff` compare runs.
+What a researcher relies on: `dvc repro` builds everything, the same params and data give the
+same bytes, a second run re-runs only what changed, and `dvc exp run` / `dvc metrics diff`
+compare runs. Every test here reads the session's default_pipeline, so pytest-xdist's
+``--dist loadfile`` (make test) builds it once, on one worker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ import yaml
 
 from dvc_repo import dvc as dvc_result
 from dvc_repo import run as run_result
+from rewardlab.modeling import resolve_model_path
 from rewardlab.stats import random_win_rate
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +48,7 @@ def set_param(repo: Path, section: str, key: str, value: object) -> None:
 
 @pytest.fixture(scope="module")
 def repo(default_pipeline) -> Path:
-    # The session's default pipeline, reproduced from scratch (test_determinism.py reads its twin).
+    # The session's default pipeline, reproduced from scratch (its twin: the determinism test).
     repo = default_pipeline.repo
     assert stages_run(default_pipeline.output) == list(STAGES)
     run(repo, "git", "add", "-A")
@@ -72,6 +76,46 @@ def test_every_declared_output_exists(repo):
     assert prepared["split_by"] == "topic_group"  # the builtin source holds topics out
     assert metrics["pairs"] == prepared["test_pairs"] > 0
     assert set(metrics) >= {"win_rate", "mean_margin", "longer_wins_rate"}
+
+
+def out_hashes(lock_text: str) -> dict[str, str]:
+    """The hash DVC recorded in a dvc.lock for every output of every stage."""
+    lock = yaml.safe_load(lock_text)
+    return {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+    }
+
+
+def test_two_repros_from_scratch_in_two_folders_give_byte_identical_outputs(default_pipeline):
+    # The session's default pipeline: two `dvc repro` from scratch, side by side, in two fresh
+    # repositories (dvc_repo.default_pipeline). The first one's dvc.lock and metrics are as
+    # they were right after its run, whatever the tests below have done in it since.
+    first, second = default_pipeline.repo, default_pipeline.twin
+    metrics = "reports/metrics.json"
+    assert default_pipeline.metrics == (second / metrics).read_bytes()
+    # Not only the headline: every stage's outputs (data, features, model, scores, curves).
+    hashes = out_hashes(default_pipeline.lock)
+    assert metrics in hashes and "models/reward_model" in hashes
+    assert hashes == out_hashes((second / "dvc.lock").read_text())
+    for repo in (first, second):
+        assert_no_machine_path(repo)
+
+
+def assert_no_machine_path(repo: Path) -> None:
+    """Identical bytes in two folders could still share one absolute path (the virtualenv's):
+    the adapter must name its base by the Hub id and mention neither the packaged copy's folder
+    nor the repository's, so it loads, and hashes the same, wherever it is cloned."""
+    model = repo / "models/reward_model"
+    config = json.loads((model / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
+    card = yaml.safe_load((model / "README.md").read_text().split("---\n")[1])
+    assert card["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    machine_paths = (resolve_model_path("builtin:minilm"), str(repo), sys.prefix)
+    for file in model.iterdir():
+        text = file.read_bytes().decode(errors="ignore")
+        assert not [p for p in machine_paths if p in text], file
 
 
 def test_a_second_repro_runs_nothing(repo):

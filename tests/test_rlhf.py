@@ -90,6 +90,7 @@ def grpo_rewards(policy: Path, reward, prompts: list, tmp_path: Path, monkeypatc
         report_to="none",
         use_cpu=True,
         bf16=False,
+        activation_checkpointing=False,  # TRL passes its True default under the old name
         seed=0,
     )
     trainer = GRPOTrainer(

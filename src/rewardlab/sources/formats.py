@@ -20,7 +20,6 @@ from importlib import resources
 from typing import Any, Literal, NamedTuple
 
 import yaml
-from trl.data_utils import extract_prompt, is_conversational
 
 FormatType = Literal["standard", "conversational"]
 PromptMode = Literal["explicit", "implicit"]
@@ -43,6 +42,22 @@ class Dropped(NamedTuple):
 
     reason: str
     column: str
+
+
+def is_conversational(example: dict[str, Any]) -> bool:
+    """TRL's check, imported on first use: trl.data_utils pulls in torch and transformers (10 s
+    on a 2-core CPU), which rows of text with an explicit prompt (the builtin source, Dahoas)
+    never need."""
+    from trl.data_utils import is_conversational as trl_is_conversational
+
+    return trl_is_conversational(example)
+
+
+def extract_prompt(example: dict[str, Any]) -> dict[str, Any]:
+    """TRL's shared-prefix split of an implicit prompt, imported on first use (see above)."""
+    from trl.data_utils import extract_prompt as trl_extract_prompt
+
+    return trl_extract_prompt(example)
 
 
 @cache
