@@ -41,9 +41,10 @@ seed-study: setup
 bench: setup
 	$(BIN)/rewardlab bench
 
-# One pytest-xdist worker per core (at most 4: each more builds its own tiny fixtures); a test
-# file stays on one worker, so test_pipeline.py's session run is built once. TEST_WORKERS=0: serial.
-TEST_WORKERS ?= auto
+# One pytest-xdist worker per logical core, at most 4 (each builds its own tiny fixtures; `auto`
+# would count physical cores, one on many 2-vCPU VMs). A test file stays on one worker, so
+# test_pipeline.py's session run is built once. TEST_WORKERS=0: one process.
+TEST_WORKERS ?= logical
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q \
 		-n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
