@@ -79,16 +79,6 @@ def tiny_run(tiny_gpt2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return finished_run(tmp_path_factory, tiny_gpt2)
 
 
-@pytest.fixture(scope="session")
-def default_pipeline(tmp_path_factory: pytest.TempPathFactory):
-    """The default pipeline (builtin pairs, builtin:minilm) run by `dvc repro` from scratch, as a
-    user's first `make repro` runs it, in two folders at once (dvc_repo.default_pipeline):
-    test_pipeline.py works on one and compares it with the other."""
-    from dvc_repo import default_pipeline as reproduce
-
-    return reproduce(tmp_path_factory.mktemp("default-pipeline"))
-
-
 def write_params(folder: Path, overrides: dict) -> Path:
     """Write ``params.yaml`` into ``folder``: the repo's params with ``overrides`` merged in."""
     import yaml

@@ -106,7 +106,7 @@ class DefaultPipeline(NamedTuple):
     metrics: bytes
 
 
-def default_pipeline(folder: Path) -> DefaultPipeline:
+def reproduce_default_pipeline(folder: Path) -> DefaultPipeline:
     """Run `dvc repro` from scratch in two fresh repositories at once.
 
     One run is what test_pipeline.py works on; the second, in another folder, is what its

@@ -30,13 +30,14 @@ def test_a_signal_mid_write_exits_128_plus_it_and_leaves_no_temporary(
     def main(argv):
         with atomic_dir(tmp_path / "out") as tmp:
             (tmp / "half.txt").write_text("half")
-            # To this thread: a process-wide kill may land on a thread an earlier test started,
-            # and Python then runs the handler some bytecodes later, after the line below.
+            # To this thread: a process-wide kill may land on another thread (earlier tests leave
+            # some), and Python then runs the handler some bytecodes later, after the line below.
             signal.pthread_kill(threading.get_ident(), signum)
             raise AssertionError("the signal should have stopped the stage")
 
-    # Ctrl-C raises KeyboardInterrupt in a command's process; in this one an earlier test or a
-    # pytest-xdist worker may have ignored SIGINT.
+    # Ctrl-C raises KeyboardInterrupt in a command's fresh process; this one is shared with every
+    # earlier test (once, this test saw no KeyboardInterrupt), so Python's own handler is put
+    # back, at the OS level too, for the duration.
     interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(SystemExit) as exited:

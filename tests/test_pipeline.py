@@ -2,8 +2,8 @@
 
 What a researcher relies on: `dvc repro` builds everything, the same params and data give the
 same bytes, a second run re-runs only what changed, and `dvc exp run` / `dvc metrics diff`
-compare runs. Every test here reads the session's default_pipeline, so pytest-xdist's
-``--dist loadfile`` (make test) builds it once, on one worker.
+compare runs. Every test here reads one pair of from-scratch runs (``default_pipeline``); under
+pytest-xdist's ``--dist loadfile`` (make test) a file stays on one worker, so it is built once.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dvc_repo import DefaultPipeline, reproduce_default_pipeline
 from dvc_repo import dvc as dvc_result
 from dvc_repo import run as run_result
 from rewardlab.modeling import resolve_model_path
@@ -47,8 +48,15 @@ def set_param(repo: Path, section: str, key: str, value: object) -> None:
 
 
 @pytest.fixture(scope="module")
-def repo(default_pipeline) -> Path:
-    # The session's default pipeline, reproduced from scratch (its twin: the determinism test).
+def default_pipeline(tmp_path_factory: pytest.TempPathFactory) -> DefaultPipeline:
+    """The default pipeline (builtin pairs, builtin:minilm) on TINY, run by `dvc repro` from
+    scratch as a user's first `make repro` runs it, in two folders at once."""
+    return reproduce_default_pipeline(tmp_path_factory.mktemp("default-pipeline"))
+
+
+@pytest.fixture(scope="module")
+def repo(default_pipeline: DefaultPipeline) -> Path:
+    # The first of the two runs (the second is the determinism test's twin).
     repo = default_pipeline.repo
     assert stages_run(default_pipeline.output) == list(STAGES)
     run(repo, "git", "add", "-A")
@@ -89,8 +97,8 @@ def out_hashes(lock_text: str) -> dict[str, str]:
 
 
 def test_two_repros_from_scratch_in_two_folders_give_byte_identical_outputs(default_pipeline):
-    # The session's default pipeline: two `dvc repro` from scratch, side by side, in two fresh
-    # repositories (dvc_repo.default_pipeline). The first one's dvc.lock and metrics are as
+    # Two `dvc repro` from scratch, side by side, in two fresh repositories
+    # (dvc_repo.reproduce_default_pipeline). The first one's dvc.lock and metrics are as
     # they were right after its run, whatever the tests below have done in it since.
     first, second = default_pipeline.repo, default_pipeline.twin
     metrics = "reports/metrics.json"
