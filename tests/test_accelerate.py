@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from conftest import toy_pairs, write_jsonl, write_params
-from rewardlab import devices
-from rewardlab.params import Params, TrainParams
+from rewardlab.core import devices
+from rewardlab.core.params import Params, TrainParams
+from rewardlab.model import training
 from rewardlab.stages import evaluate, featurize, prepare, train
 from rewardlab.stages.train import accelerate_command
 
@@ -27,10 +28,10 @@ def test_auto_precision_is_bf16_only_where_the_hardware_has_it(
 ):
     monkeypatch.setattr(devices, "native_bf16", lambda: native)
     params = Params(train=TrainParams(launcher="accelerate", mixed_precision=requested))
-    assert train.precision(params) == expected
+    assert training.precision(params) == expected
     command = accelerate_command(params, [])
     assert command[command.index("--mixed_precision") + 1] == {"fp32": "no"}.get(expected, expected)
-    config = train.reward_config(params, Path("unused"))
+    config = training.reward_config(params, Path("unused"))
     assert (config.bf16, config.fp16) == (expected == "bf16", False)
 
 
@@ -83,7 +84,7 @@ def test_two_cpu_processes_train_and_write_the_outputs_once(tiny_gpt2, tmp_path,
         "README.md",
         "adapter_config.json",
         "adapter_model.safetensors",
-        "chat_template.jinja",  # the tokenization contract (rewardlab.contract)
+        "chat_template.jinja",  # the tokenization contract (rewardlab.model.contract)
         "rewardlab.json",
         "tokenizer.json",
         "tokenizer_config.json",

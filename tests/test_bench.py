@@ -16,10 +16,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from transformers import GPT2Config, GPT2ForSequenceClassification
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
-from rewardlab import devices
-from rewardlab.errors import UserError
-from rewardlab.modeling import load_tokenizer
-from rewardlab.params import ModelParams
+from rewardlab.core import devices
+from rewardlab.core.errors import UserError
+from rewardlab.core.params import ModelParams
+from rewardlab.model.loading import load_tokenizer
 from rewardlab.tools import bench
 from rewardlab.tools.throughput import window_rates
 

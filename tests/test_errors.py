@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from rewardlab.errors import UserError, run_main
-from rewardlab.outputs import atomic_dir
+from rewardlab.core.errors import UserError, run_main
+from rewardlab.core.outputs import atomic_dir
 
 
 def test_a_user_error_exits_2_with_the_message_only(capsys):

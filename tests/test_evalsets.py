@@ -10,12 +10,12 @@ import pytest
 
 from conftest import REPO_ROOT
 from hub_fixtures import hh_rlhf_row, ultrafeedback_row, write_hh_rlhf, write_ultrafeedback
-from rewardlab.evalsets import load_evaluation_sets, read_rows
-from rewardlab.modeling import load_tokenizer
-from rewardlab.params import EvalSetParams, EvaluateParams, ModelParams
-from rewardlab.stages.evaluate import summarize, summarize_set
+from rewardlab.core.params import EvalSetParams, EvaluateParams, ModelParams
+from rewardlab.data.cleaning import choose_format, clean_pairs
+from rewardlab.evaluation.evalsets import load_evaluation_sets, read_rows
+from rewardlab.evaluation.summary import summarize, summarize_set
+from rewardlab.model.loading import load_tokenizer
 from rewardlab.stages.fingerprint import fingerprint
-from rewardlab.stages.prepare import choose_format, clean_pairs
 
 
 def scored(rows: list[tuple]) -> pd.DataFrame:
@@ -158,7 +158,7 @@ def test_each_layout_is_rendered_as_featurize_renders_it_for_the_trained_model(
 
 
 def test_a_set_name_cannot_hide_a_held_out_split(tiny_gpt2):
-    from rewardlab.errors import UserError
+    from rewardlab.core.errors import UserError
 
     spec = EvalSetParams(source="data/eval/everyday.jsonl")
     with pytest.raises(UserError, match=r"evaluate\.sets\.test_seen_topics: .* already the name"):
@@ -191,8 +191,8 @@ def test_a_fingerprint_changes_with_one_edited_row_and_ignores_hidden_files(tmp_
 
 
 def test_a_bad_evaluation_set_param_names_the_set_and_the_key(tmp_path):
-    from rewardlab.errors import UserError
-    from rewardlab.params import load_params
+    from rewardlab.core.errors import UserError
+    from rewardlab.core.params import load_params
 
     path = tmp_path / "params.yaml"
     path.write_text(
@@ -214,8 +214,8 @@ def test_a_bad_evaluation_set_param_names_the_set_and_the_key(tmp_path):
 
 
 def test_an_edited_hub_layout_folder_is_read_as_it_is_now_not_from_a_stale_cache(tmp_path):
-    from rewardlab.params import DataParams
-    from rewardlab.sources.loading import load_pairs
+    from rewardlab.core.params import DataParams
+    from rewardlab.data.sources.loading import load_pairs
 
     # Same folder name, different contents: datasets' own cache would mix them up.
     write_hh_rlhf(tmp_path / "first" / "hh", train=2, test=3)

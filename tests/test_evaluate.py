@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rewardlab.modeling import load_base_model, load_tokenizer
-from rewardlab.params import EvaluateParams, ModelParams
-from rewardlab.scoring import score_token_ids
-from rewardlab.stages.evaluate import summarize
+from rewardlab.core.params import EvaluateParams, ModelParams
+from rewardlab.evaluation.summary import summarize
+from rewardlab.model.loading import load_base_model, load_tokenizer
+from rewardlab.model.scoring import score_token_ids
 from tiny_run import finished_run
 
 

@@ -7,7 +7,7 @@ import pytest
 from transformers import AutoModelForSequenceClassification, pipeline
 
 from rewardlab.cli import main as cli
-from rewardlab.errors import UserError
+from rewardlab.core.errors import UserError
 from rewardlab.tools.export import export
 
 

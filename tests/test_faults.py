@@ -1,7 +1,7 @@
 """Faults part-way through a stage: nothing half-written appears, and DVC knows to re-run it.
 
 Every stage writes into a hidden temporary sibling and moves it into place only on success
-(rewardlab.outputs). These tests break stages for real: an exception injected half-way through
+(rewardlab.core.outputs). These tests break stages for real: an exception injected half-way through
 writing, and a SIGKILL of the training process that `dvc repro` started.
 """
 
@@ -20,7 +20,8 @@ import pytest
 
 from conftest import toy_pairs, write_jsonl
 from dvc_repo import dvc, make_repo, start_dvc
-from rewardlab.stages import featurize, fingerprint, prepare, train
+from rewardlab.model.checkpoints import latest_checkpoint
+from rewardlab.stages import featurize, fingerprint, prepare
 
 pytestmark = pytest.mark.e2e
 
@@ -122,7 +123,7 @@ def test_sigkill_mid_training_leaves_no_model_and_the_next_repro_resumes(repo):
     process = start_dvc(repo, "repro", start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while train.latest_checkpoint(repo / "models/checkpoints") is None:
+        while latest_checkpoint(repo / "models/checkpoints") is None:
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "no checkpoint appeared"
             time.sleep(0.02)

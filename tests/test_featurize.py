@@ -1,9 +1,9 @@
 from datasets import Dataset
 
 from conftest import toy_pairs
-from rewardlab.modeling import load_tokenizer
-from rewardlab.params import FeaturizeParams, ModelParams
-from rewardlab.stages.featurize import format_pair, tokenize_split
+from rewardlab.core.params import FeaturizeParams, ModelParams
+from rewardlab.data.tokenizing import format_pair, tokenize_split
+from rewardlab.model.loading import load_tokenizer
 
 TEMPLATE = "\n\nHuman: {prompt}\n\nAssistant: {response}"
 

@@ -17,14 +17,14 @@ from hub_fixtures import (
     write_reward_bench,
     write_ultrafeedback,
 )
-from rewardlab.errors import UserError
-from rewardlab.params import Columns, DataParams, FeaturizeParams, PrepareParams
-from rewardlab.rendering import rendering_spec
-from rewardlab.scoring import encode_responses
-from rewardlab.sources.formats import Format, detect_format, normalise
-from rewardlab.sources.loading import load_pairs
-from rewardlab.stages.featurize import render_split, tokenize_split
-from rewardlab.stages.prepare import choose_format, clean_pairs, prepare
+from rewardlab.core.errors import UserError
+from rewardlab.core.params import Columns, DataParams, FeaturizeParams, PrepareParams
+from rewardlab.data.cleaning import choose_format, clean_pairs, prepare_splits
+from rewardlab.data.formats import Format, detect_format, normalise
+from rewardlab.data.rendering import rendering_spec
+from rewardlab.data.sources.loading import load_pairs
+from rewardlab.data.tokenizing import render_split, tokenize_split
+from rewardlab.model.scoring import encode_responses
 
 TEMPLATE = FeaturizeParams().template
 USER, ASSISTANT = "user", "assistant"
@@ -154,7 +154,7 @@ def test_a_wholly_wrong_set_is_one_message_naming_column_row_and_fix():
     rows = [{**pair, "score": "n/a", "other": 1.0} for pair in toy_pairs(6)]
     data = DataParams(columns=Columns(score_chosen="score", score_rejected="other"))
     with pytest.raises(UserError) as err:
-        prepare(Dataset.from_list(rows), PrepareParams(), data)
+        prepare_splits(Dataset.from_list(rows), PrepareParams(), data)
     message = str(err.value)
     assert "'bad_margin' (6), first at row 0 in column 'score'" in message
     assert "map a numeric column" in message
@@ -168,7 +168,9 @@ def test_the_sets_own_test_split_becomes_test_cleaned_the_same_way(tmp_path):
     data = DataParams(source=str(folder), test_split="test")
     test_rows = load_pairs(data, "test").to_list()
     test_rows.append(test_rows[0])  # a duplicate, dropped in test as it would be in train
-    splits, stats = prepare(load_pairs(data), PrepareParams(), data, Dataset.from_list(test_rows))
+    splits, stats = prepare_splits(
+        load_pairs(data), PrepareParams(), data, Dataset.from_list(test_rows)
+    )
     assert (stats["train_pairs"], stats["test_pairs"]) == (20, 6)
     assert stats["test_split"] == {"from": "data.test_split", "split": "test"}
     assert stats["test_rows"]["dropped"]["duplicate"] == 1
@@ -182,7 +184,7 @@ def test_reward_bench_subsets_travel_as_categories(tmp_path):
         split="filtered",
         columns=Columns(category="subset"),
     )
-    splits, stats = prepare(load_pairs(data), PrepareParams(test_size=0.25), data)
+    splits, stats = prepare_splits(load_pairs(data), PrepareParams(test_size=0.25), data)
     every = splits["train"] + splits["test"]
     assert sorted({pair["category"] for pair in every}) == [
         "alpacaeval-easy",
@@ -257,7 +259,7 @@ def test_the_margin_reaches_the_loss_as_trl_writes_it(tiny_gpt2, tmp_path):
     from transformers import AutoModelForSequenceClassification
     from trl import RewardConfig, RewardTrainer
 
-    from rewardlab.stages.train import train_columns
+    from rewardlab.model.training import train_columns
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_gpt2)
     tokenizer.pad_token = tokenizer.eos_token
@@ -302,7 +304,7 @@ def test_the_margin_reaches_the_loss_as_trl_writes_it(tiny_gpt2, tmp_path):
 
 
 def test_stats_name_the_format(tmp_path):
-    _, stats = prepare(Dataset.from_list(toy_pairs(10)), PrepareParams())
+    _, stats = prepare_splits(Dataset.from_list(toy_pairs(10)), PrepareParams())
     assert stats["format"] == {"type": "standard", "prompt": "explicit"}
     assert stats["test_split"]["from"] == "prepare.test_size"
     assert json.loads(json.dumps(stats)) == stats

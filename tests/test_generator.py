@@ -1,4 +1,4 @@
-"""Specification of the built-in preference data (rewardlab.sources.generator and .topics)."""
+"""Specification of the built-in preference data (rewardlab.data.sources.generator and .topics)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from functools import cache
 
 import pytest
 
-from rewardlab.sources.generator import MODES, generate_pairs
-from rewardlab.sources.topics import all_topics, tables
-from rewardlab.splitting import split_rows
+from rewardlab.data.sources.generator import MODES, generate_pairs
+from rewardlab.data.sources.topics import all_topics, tables
+from rewardlab.data.splitting import split_rows
 
 SAMPLE = 3000
 COLUMNS = {"prompt", "chosen", "rejected", "category", "topic", "topic_group"}
@@ -38,7 +38,8 @@ def _longer_wins(rows) -> float:
 
 def test_output_is_byte_identical_for_a_seed_whatever_the_hash_seed() -> None:
     code = (
-        "import json, rewardlab.sources.generator as g; print(json.dumps(g.generate_pairs(400, 7)))"
+        "import json, rewardlab.data.sources.generator as g; "
+        "print(json.dumps(g.generate_pairs(400, 7)))"
     )
     outputs = {
         subprocess.run(

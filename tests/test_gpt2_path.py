@@ -9,8 +9,8 @@ import json
 import numpy as np
 from datasets import load_from_disk
 
-from rewardlab.modeling import load_reward_model
-from rewardlab.scoring import score_token_ids
+from rewardlab.model.loading import load_reward_model
+from rewardlab.model.scoring import score_token_ids
 from tiny_run import TINY_RUN
 
 

@@ -1,9 +1,9 @@
 import pytest
 from transformers import BertConfig, BertForSequenceClassification
 
-from rewardlab.errors import UserError
-from rewardlab.modeling import load_base_model, load_tokenizer, lora_config, resolve_model_path
-from rewardlab.params import LoraParams, ModelParams
+from rewardlab.core.errors import UserError
+from rewardlab.core.params import LoraParams, ModelParams
+from rewardlab.model.loading import load_base_model, load_tokenizer, lora_config, resolve_model_path
 
 
 def test_builtin_minilm_resolves_to_the_packaged_weights():

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from rewardlab.outputs import atomic_dir, atomic_file, remove_stale_temporaries, write_json
+from rewardlab.core.outputs import atomic_dir, atomic_file, remove_stale_temporaries, write_json
 
 
 def temporaries(folder):

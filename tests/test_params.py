@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT
-from rewardlab.errors import UserError
-from rewardlab.params import Params, load_params
+from rewardlab.core.errors import UserError
+from rewardlab.core.params import Params, load_params
 
 
 def write(tmp_path: Path, text: str) -> Path:

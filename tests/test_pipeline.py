@@ -19,8 +19,8 @@ import yaml
 from dvc_repo import DefaultPipeline, reproduce_default_pipeline
 from dvc_repo import dvc as dvc_result
 from dvc_repo import run as run_result
-from rewardlab.modeling import resolve_model_path
-from rewardlab.stats import random_win_rate
+from rewardlab.evaluation.stats import random_win_rate
+from rewardlab.model.loading import resolve_model_path
 
 pytestmark = pytest.mark.e2e
 

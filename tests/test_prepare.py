@@ -4,12 +4,12 @@ import pytest
 from datasets import Dataset
 
 from conftest import toy_pairs, write_jsonl, write_params
-from rewardlab.errors import UserError
-from rewardlab.params import FeaturizeParams, PrepareParams
-from rewardlab.sources.formats import Format, normalise
+from rewardlab.core.errors import UserError
+from rewardlab.core.params import FeaturizeParams, PrepareParams
+from rewardlab.data.cleaning import clean_pairs, prepare_splits
+from rewardlab.data.formats import Format, normalise
+from rewardlab.data.tokenizing import format_pair
 from rewardlab.stages import prepare as prepare_stage
-from rewardlab.stages.featurize import format_pair
-from rewardlab.stages.prepare import clean_pairs, prepare
 
 STANDARD = Format("standard", "explicit")
 
@@ -60,9 +60,9 @@ def test_format_pair_renders_the_tutorial_template():
 
 def test_split_is_seeded_sized_and_disjoint():
     rows = Dataset.from_list(toy_pairs(100))
-    first, stats = prepare(rows, PrepareParams(test_size=0.25, seed=1))
-    again, _ = prepare(rows, PrepareParams(test_size=0.25, seed=1))
-    other, _ = prepare(rows, PrepareParams(test_size=0.25, seed=2))
+    first, stats = prepare_splits(rows, PrepareParams(test_size=0.25, seed=1))
+    again, _ = prepare_splits(rows, PrepareParams(test_size=0.25, seed=1))
+    other, _ = prepare_splits(rows, PrepareParams(test_size=0.25, seed=2))
     assert first == again
     assert first["test"] != other["test"]
     assert (stats["train_pairs"], stats["test_pairs"], stats["split_by"]) == (75, 25, "random")
@@ -73,23 +73,23 @@ def test_split_is_seeded_sized_and_disjoint():
 def test_too_many_dropped_rows_fail_with_the_counts():
     rows = Dataset.from_list(toy_pairs(4) + [{"prompt": "p", "chosen": "x", "rejected": "x"}] * 6)
     with pytest.raises(UserError, match=r"6 of 10 rows dropped.*max_drop_fraction = 0.5"):
-        prepare(rows, PrepareParams())
+        prepare_splits(rows, PrepareParams())
 
 
 def test_nothing_left_is_an_error():
     rows = Dataset.from_list([{"prompt": "p", "chosen": "x", "rejected": "x"}])
     with pytest.raises(UserError, match="no usable pairs"):
-        prepare(rows, PrepareParams(max_drop_fraction=1.0))
+        prepare_splits(rows, PrepareParams(max_drop_fraction=1.0))
 
 
 def test_stats_are_json_serialisable():
-    _, stats = prepare(Dataset.from_list(toy_pairs(20)), PrepareParams())
+    _, stats = prepare_splits(Dataset.from_list(toy_pairs(20)), PrepareParams())
     assert json.loads(json.dumps(stats))["rows_out"] == 20
 
 
 def test_a_split_that_would_leave_a_side_empty_is_a_user_error():
     with pytest.raises(UserError, match=r"1 usable pairs cannot be split.*prepare.test_size"):
-        prepare(Dataset.from_list(toy_pairs(1)), PrepareParams())
+        prepare_splits(Dataset.from_list(toy_pairs(1)), PrepareParams())
 
 
 def test_bad_rows_in_a_file_are_dropped_and_counted_in_stats(tmp_path, monkeypatch):
@@ -126,7 +126,7 @@ def test_too_many_bad_rows_stop_the_stage_before_it_writes(tmp_path, monkeypatch
 
 def test_rows_with_a_group_column_are_split_by_group_with_a_seen_topics_split():
     rows = [{**row, "topic_group": f"g{i % 10}"} for i, row in enumerate(toy_pairs(100))]
-    splits, stats = prepare(
+    splits, stats = prepare_splits(
         Dataset.from_list(rows), PrepareParams(test_size=0.2, seen_test_size=0.25)
     )
     groups = {name: {row["topic_group"] for row in split} for name, split in splits.items()}
@@ -134,5 +134,5 @@ def test_rows_with_a_group_column_are_split_by_group_with_a_seen_topics_split():
     assert len(groups["test"]) == 2 and not groups["test"] & groups["train"]
     assert groups["test_seen_topics"] <= groups["train"]
     assert [len(splits[name]) for name in ("train", "test", "test_seen_topics")] == [60, 20, 20]
-    no_seen, _ = prepare(Dataset.from_list(rows), PrepareParams(seen_test_size=0))
+    no_seen, _ = prepare_splits(Dataset.from_list(rows), PrepareParams(seen_test_size=0))
     assert set(no_seen) == {"train", "test"}

@@ -9,7 +9,7 @@ import yaml
 
 from conftest import toy_pairs
 from dvc_repo import dvc, make_repo, run
-from rewardlab.errors import UserError
+from rewardlab.core.errors import UserError
 from rewardlab.tools.presets import PRESETS_DIR, exp_command, load_preset, set_flags
 
 

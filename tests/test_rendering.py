@@ -3,7 +3,7 @@
 import pytest
 from jinja2 import Environment
 
-from rewardlab.rendering import chat_template, render_conversation, render_pair, role_prefixes
+from rewardlab.data.rendering import chat_template, render_conversation, render_pair, role_prefixes
 
 TEMPLATE = "\n\nHuman: {prompt}\n\nAssistant: {response}"
 

@@ -10,9 +10,10 @@ import pytest
 from matplotlib.image import imread
 
 from conftest import REPO_ROOT
-from rewardlab.outputs import write_json
-from rewardlab.params import EvaluateParams
-from rewardlab.stages.evaluate import summarize, summarize_set, write_scores
+from rewardlab.core.outputs import write_json
+from rewardlab.core.params import EvaluateParams
+from rewardlab.evaluation.summary import summarize, summarize_set
+from rewardlab.stages.evaluate import write_scores
 from rewardlab.tools import report
 from rewardlab.tools.figures import FIGURES
 

@@ -18,8 +18,9 @@ import yaml
 from transformers import TrainerCallback
 
 from conftest import toy_pairs, write_jsonl, write_params
-from rewardlab.errors import StageInterrupted
-from rewardlab.params import load_params
+from rewardlab.core.errors import StageInterrupted
+from rewardlab.core.params import load_params
+from rewardlab.model.checkpoints import latest_checkpoint
 from rewardlab.stages import featurize, prepare, train
 
 MAX_STEPS = 40  # long enough that a signal sent after the first log lands mid-run
@@ -141,7 +142,7 @@ def test_sigint_to_the_command_saves_a_checkpoint_and_resume_matches(
     assert "stopped by SIGINT" in stderr.decode()
     assert "Traceback" not in stderr.decode()
     no_outputs(folder)
-    checkpoint = train.latest_checkpoint(folder / "models/checkpoints")
+    checkpoint = latest_checkpoint(folder / "models/checkpoints")
     assert checkpoint is not None
     stopped_at = int(checkpoint.name.split("-")[1])
     assert 1 <= stopped_at < MAX_STEPS
@@ -159,7 +160,7 @@ def test_sigterm_mid_run_resumes_from_the_step_it_stopped_at(
         train_in(folder, SignalAt(7, signal.SIGTERM))
     assert stopped.value.exit_code == 143
     no_outputs(folder)
-    assert train.latest_checkpoint(folder / "models/checkpoints").name == "checkpoint-7"
+    assert latest_checkpoint(folder / "models/checkpoints").name == "checkpoint-7"
 
     train_in(folder)
     assert "resuming from models/checkpoints/checkpoint-7" in capsys.readouterr().out

@@ -21,11 +21,11 @@ from datasets import Dataset
 from transformers import AutoTokenizer, pipeline
 
 from rewardlab.cli import main as cli
-from rewardlab.errors import UserError
-from rewardlab.modeling import load_reward_model
-from rewardlab.rendering import chat_template, render_pair
+from rewardlab.core.errors import UserError
+from rewardlab.data.rendering import chat_template, render_pair
+from rewardlab.model.loading import load_reward_model
+from rewardlab.model.scoring import encode_responses, score_responses
 from rewardlab.rlhf import RewardModelFunction
-from rewardlab.scoring import encode_responses, score_responses
 from rewardlab.tools.export import export
 from tiny_run import finished_run
 
@@ -237,19 +237,19 @@ def test_export_normalize_standardises_training_rewards_and_keeps_their_order(
 
 
 def test_reward_statistics_come_from_a_seeded_sample_of_the_training_split(bert_run, monkeypatch):
-    import rewardlab.scoring
-    from rewardlab.normalization import train_reward_stats
+    import rewardlab.model.scoring
+    from rewardlab.model.normalization import train_reward_stats
 
     monkeypatch.chdir(bert_run)  # the stage reads data/features
     model, tokenizer, _ = load_reward_model(adapter(bert_run))
     train_pairs = len(pd.read_json("data/prepared/train.jsonl", lines=True))
-    scored, real = [], rewardlab.scoring.score_token_ids
+    scored, real = [], rewardlab.model.scoring.score_token_ids
 
     def spy(model, sequences, *args, **kwargs):
         scored.append([list(s) for s in sequences])
         return real(model, sequences, *args, **kwargs)
 
-    monkeypatch.setattr(rewardlab.scoring, "score_token_ids", spy)
+    monkeypatch.setattr(rewardlab.model.scoring, "score_token_ids", spy)
 
     def stats(pairs: int, seed: int = 0) -> dict:
         return train_reward_stats(model, tokenizer.pad_token_id, 8, adapter(bert_run), pairs, seed)

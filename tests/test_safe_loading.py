@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import REPO_ROOT
-from rewardlab.errors import UserError
-from rewardlab.modeling import load_base_model, load_reward_model, load_tokenizer
-from rewardlab.params import ModelParams
+from rewardlab.core.errors import UserError
+from rewardlab.core.params import ModelParams
+from rewardlab.model.loading import load_base_model, load_reward_model, load_tokenizer
 
 
 def test_a_base_model_with_only_pickled_weights_is_refused(tiny_gpt2, tmp_path):
@@ -53,7 +53,7 @@ def test_a_models_own_code_never_runs_unless_trusted(tiny_gpt2, tmp_path):
 
 def test_no_module_unpickles_or_trusts_remote_code_on_its_own():
     """Source check: loading goes through safetensors and JSON; remote code follows the param."""
-    for module in sorted((REPO_ROOT / "src/rewardlab").glob("*.py")):
+    for module in sorted((REPO_ROOT / "src/rewardlab").rglob("*.py")):
         source = module.read_text()
         unpicklers = r"^\s*(import|from)\s+(pickle|cPickle|dill|joblib|cloudpickle)\b"
         assert not re.search(unpicklers, source, flags=re.M), module.name

@@ -14,10 +14,10 @@ from datasets import Dataset
 
 from conftest import toy_pairs
 from rewardlab.cli import main as cli
-from rewardlab.modeling import load_tokenizer
-from rewardlab.params import FeaturizeParams, ModelParams
-from rewardlab.scoring import encode_responses
-from rewardlab.stages.featurize import format_pair, tokenize_split
+from rewardlab.core.params import FeaturizeParams, ModelParams
+from rewardlab.data.tokenizing import format_pair, tokenize_split
+from rewardlab.model.loading import load_tokenizer
+from rewardlab.model.scoring import encode_responses
 from rewardlab.tools.compare import verdict
 from rewardlab.tools.score import read_rows
 from tiny_run import TINY_RUN

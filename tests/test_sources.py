@@ -3,9 +3,9 @@ import pytest
 from datasets import Dataset, DatasetDict
 
 from conftest import toy_pairs, write_jsonl
-from rewardlab.errors import UserError
-from rewardlab.params import Columns, DataParams
-from rewardlab.sources.loading import load_pairs
+from rewardlab.core.errors import UserError
+from rewardlab.core.params import Columns, DataParams
+from rewardlab.data.sources.loading import load_pairs
 
 
 def test_builtin_source_is_deterministic_and_sized():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rewardlab.stats import (
+from rewardlab.evaluation.stats import (
     bootstrap_ci,
     bucket_order,
     calibration,

@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from rewardlab.errors import run_main
+from rewardlab.core.errors import run_main
 
 COMMANDS = {
     "fingerprint": "hash the local data files params name, so DVC sees them change",

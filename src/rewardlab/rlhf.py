@@ -10,7 +10,7 @@ and completions without template or special tokens and never truncates (README, 
 model for RLHF"); this callable tokenizes exactly as evaluate does instead -- the training
 template or chat template, the special tokens, truncation to the trained length, right padding
 whatever the tokenizer's ``padding_side``, length-sorted batches, no gradients -- through
-:mod:`rewardlab.scoring`, so its rewards are ``rewardlab score``'s.
+:mod:`rewardlab.model.scoring`, so its rewards are ``rewardlab score``'s.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardlab.modeling import load_reward_model
-from rewardlab.normalization import stats_for
-from rewardlab.paths import METRICS_FILE
-from rewardlab.rendering import Message
-from rewardlab.scoring import Precision, encode_responses, score_token_ids
+from rewardlab.core.paths import METRICS_FILE
+from rewardlab.data.rendering import Message
+from rewardlab.model.loading import load_reward_model
+from rewardlab.model.normalization import stats_for
+from rewardlab.model.scoring import Precision, encode_responses, score_token_ids
 
 
 class RewardModelFunction:

@@ -10,7 +10,7 @@ to ``reports/scores.jsonl`` for the figures of ``rewardlab report``.
 
 A held-out split measures memory as much as generalisation when it comes from the same source as
 training, so the same figures are reported under ``sets`` for every other held-out split of the
-features (e.g. ``test_seen_topics``) and every ``evaluate.sets`` entry (``rewardlab.evalsets``
+features (e.g. ``test_seen_topics``) and every ``evaluate.sets`` entry (``evaluation/evalsets.py``
 loads them and renders them as training was rendered). Where a set has categories, each category
 gets its own win rate; a set in RewardBench's layout also gets RewardBench's section scores.
 """
@@ -21,155 +21,18 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
-from datasets import Dataset, load_from_disk
-from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
+from datasets import load_from_disk
 
-from rewardlab.errors import UserError, run_main
-from rewardlab.evalsets import load_evaluation_sets
-from rewardlab.modeling import load_base_model, load_reward_model
-from rewardlab.normalization import train_reward_stats
-from rewardlab.outputs import atomic_file, write_json
-from rewardlab.params import EvaluateParams, ModelParams, params_from_argv
-from rewardlab.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, SCORES_FILE
-from rewardlab.rendering import response_chars
-from rewardlab.rewardbench import is_rewardbench_layout, section_scores
-from rewardlab.scoring import score_token_ids
-from rewardlab.stats import (
-    bootstrap_ci,
-    calibration,
-    length_buckets,
-    random_win_rate,
-    token_buckets,
-    win_rate,
-    wins,
-)
-
-DIGITS = 6  # rounding keeps metrics.json stable across platforms' last-bit float noise
-
-
-def _round(value: float) -> float | None:
-    return None if pd.isna(value) else round(float(value), DIGITS)
-
-
-def rates(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
-    """Win rate with its CI, and the baselines that score the same pairs without training."""
-    won = wins(frame["chosen_reward"], frame["rejected_reward"])
-    low, high = bootstrap_ci(won, params.bootstrap_resamples, params.seed)
-    return {
-        "pairs": len(frame),
-        "win_rate": _round(won.mean() if len(frame) else 0.0),
-        "win_rate_ci95": {"low": _round(low), "high": _round(high)},
-        "untrained_win_rate": _round(
-            win_rate(frame["untrained_chosen_reward"], frame["untrained_rejected_reward"])
-        ),
-        "longer_wins_rate": _round(win_rate(frame["chosen_chars"], frame["rejected_chars"])),
-    }
-
-
-def by_category(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
-    """The rates per category, for pairs that carry one (a set without categories: empty)."""
-    if "category" not in frame:
-        return {}
-    labelled = frame[frame["category"].notna()]
-    return {
-        str(name): rates(group, params) for name, group in labelled.groupby("category", sort=True)
-    }
-
-
-def categories(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
-    """``by_category``, plus RewardBench's ``sections`` when the categories are its subsets."""
-    groups = by_category(frame, params)
-    if not groups:
-        return {}
-    out: dict[str, Any] = {"by_category": groups}
-    if is_rewardbench_layout(groups):
-        labelled = frame[frame["category"].notna()]
-        won = wins(labelled["chosen_reward"], labelled["rejected_reward"])
-        accuracy = pd.Series(won, index=labelled.index).groupby(labelled["category"]).mean()
-        sections = section_scores(accuracy.to_dict())
-        out["sections"] = {name: _round(value) for name, value in sections.items()}
-    return out
-
-
-def summarize_set(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
-    """What ``sets.<name>`` says about an extra evaluation set: the rates, where length can
-    explain them, and the per-category figures."""
-    margins = (frame["chosen_reward"] - frame["rejected_reward"]).to_numpy()
-    length = length_buckets(frame["chosen_chars"], frame["rejected_chars"], params.length_tolerance)
-    return {
-        **rates(frame, params),
-        "mean_margin": _round(margins.mean() if len(margins) else 0.0),
-        "random_win_rate": _round(random_win_rate(len(frame), params.seed)),
-        "by_length_diff": {
-            name: rates(group, params) for name, group in frame.groupby(length, observed=True)
-        },
-        **categories(frame, params),
-    }
-
-
-def summarize(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
-    """Everything ``reports/metrics.json`` says about the headline held-out split."""
-    margins = (frame["chosen_reward"] - frame["rejected_reward"]).to_numpy()
-    tokens = token_buckets(np.maximum(frame["chosen_tokens"], frame["rejected_tokens"]))
-    table, ece = calibration(margins, params.calibration_bins)
-    return {
-        **summarize_set(frame, params),
-        "by_tokens": {
-            name: rates(group, params) for name, group in frame.groupby(tokens, observed=True)
-        },
-        "calibration": {
-            "ece": _round(ece),
-            "bins": {
-                f"{row.low:.2f}-{row.high:.2f}": {
-                    "pairs": int(row.pairs),
-                    "predicted": _round(row.predicted),
-                    "observed": _round(row.observed),
-                }
-                for row in table.itertuples()
-            },
-        },
-    }
-
-
-def untrained_model(
-    metadata: dict[str, Any], tokenizer: PreTrainedTokenizerBase
-) -> PreTrainedModel:
-    """The base with the very score head training started from (train seeds it the same way)."""
-    set_seed(metadata["train"]["seed"])
-    model, _ = load_base_model(ModelParams.model_validate(metadata["model"]), tokenizer)
-    return model.eval()
-
-
-def score_pairs(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, test: Dataset, batch_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rewards of the chosen and the rejected side of every pair."""
-    # Both sides in one call: longer length-sorted batches, one pass over the model.
-    sequences = list(test["chosen_ids"]) + list(test["rejected_ids"])
-    rewards = np.asarray(score_token_ids(model, sequences, tokenizer.pad_token_id, batch_size))
-    return rewards[: len(test)], rewards[len(test) :]
-
-
-def per_pair_frame(test: Dataset, trained: tuple, untrained: tuple) -> pd.DataFrame:
-    """One row per held-out pair: both models' rewards, both sides' lengths, its category."""
-    frame = pd.DataFrame(
-        {
-            "chosen_reward": trained[0],
-            "rejected_reward": trained[1],
-            "untrained_chosen_reward": untrained[0],
-            "untrained_rejected_reward": untrained[1],
-            "chosen_chars": [response_chars(answer) for answer in test["chosen"]],
-            "rejected_chars": [response_chars(answer) for answer in test["rejected"]],
-            # Before truncation: a pair over the budget shows up in a bucket past max_length.
-            "chosen_tokens": test["chosen_length"],
-            "rejected_tokens": test["rejected_length"],
-        }
-    )
-    if "category" in test.column_names:
-        frame["category"] = test["category"]
-    return frame
+from rewardlab.core.errors import UserError, run_main
+from rewardlab.core.outputs import atomic_file, write_json
+from rewardlab.core.params import params_from_argv
+from rewardlab.core.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, SCORES_FILE
+from rewardlab.evaluation.evalsets import load_evaluation_sets
+from rewardlab.evaluation.pairs import per_pair_frame, score_pairs, untrained_model
+from rewardlab.evaluation.summary import DIGITS, describe, summarize, summarize_set
+from rewardlab.model.loading import load_reward_model
+from rewardlab.model.normalization import train_reward_stats
 
 
 def _integer(value: Any) -> Any:
@@ -220,21 +83,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     metrics = summarize(headline, params.evaluate)
     if frames:
         metrics["sets"] = {name: summarize_set(f, params.evaluate) for name, f in frames.items()}
-    metrics["reward_stats"] = stats  # for normalising rewards (rewardlab.normalization)
+    metrics["reward_stats"] = stats  # for normalising rewards (rewardlab.model.normalization)
     write_scores(headline)
     write_json(METRICS_FILE, metrics)
     print(f"evaluate: test: {describe(metrics)}; ECE {metrics['calibration']['ece']:.3f}")
     for name, block in metrics.get("sets", {}).items():
         print(f"evaluate: {name}: {describe(block)}")
-
-
-def describe(block: dict[str, Any]) -> str:
-    ci = block["win_rate_ci95"]
-    return (
-        f"{block['pairs']} pairs, win rate {block['win_rate']:.3f} "
-        f"(95% CI {ci['low']:.3f}-{ci['high']:.3f}); untrained {block['untrained_win_rate']:.3f}, "
-        f"longer wins {block['longer_wins_rate']:.3f}, random {block['random_win_rate']:.3f}"
-    )
 
 
 if __name__ == "__main__":

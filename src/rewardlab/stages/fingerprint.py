@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardlab.errors import run_main
-from rewardlab.outputs import write_json
-from rewardlab.params import params_from_argv
-from rewardlab.paths import EVAL_SETS_FINGERPRINT, SOURCE_FINGERPRINT
+from rewardlab.core.errors import run_main
+from rewardlab.core.outputs import write_json
+from rewardlab.core.params import params_from_argv
+from rewardlab.core.paths import EVAL_SETS_FINGERPRINT, SOURCE_FINGERPRINT
 
 CHUNK = 1 << 20
 

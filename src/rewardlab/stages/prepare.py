@@ -11,212 +11,15 @@ share of the training split, the same on every run. Rendering into model text is
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from datasets import Dataset
-
-from rewardlab.errors import UserError, run_main
-from rewardlab.outputs import atomic_dir
-from rewardlab.params import DataParams, PrepareParams, params_from_argv
-from rewardlab.paths import PREPARED_DIR
-from rewardlab.sources.formats import (
-    Dropped,
-    Format,
-    detect_format,
-    drop_reasons,
-    normalise,
-    to_margin,
-)
-from rewardlab.sources.loading import load_source
-from rewardlab.splitting import split_rows
-
-FORMAT_PARAM = "data.format"
-DEFAULT_DATA = DataParams()
-
-
-@dataclass
-class Cleaned:
-    """The usable pairs of one split, and what happened to the rest."""
-
-    pairs: list[dict[str, Any]]
-    rows_in: int
-    dropped: Counter[str] = field(default_factory=Counter)
-    first_dropped: dict[str, tuple[int, str]] = field(default_factory=dict)
-    """Reason → (row number, column) of its first occurrence, to point a person at it."""
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "rows_in": self.rows_in,
-            "rows_out": len(self.pairs),
-            "rows_dropped": sum(self.dropped.values()),
-            "dropped": {reason: self.dropped[reason] for reason in drop_reasons()},
-        }
-
-
-def choose_format(rows: Sequence[dict[str, Any]], requested: str) -> Format:
-    """The set's format: the most common one among its rows, of the requested type if forced.
-
-    A set no row of which fits is wrong as a whole: one message names the column, a row and the fix.
-    """
-    counts = Counter(fmt for row in rows if (fmt := detect_format(row)) is not None)
-    if requested != "auto":
-        counts = Counter({fmt: n for fmt, n in counts.items() if fmt.type == requested})
-    if counts:
-        return counts.most_common(1)[0][0]
-    value = rows[0].get("chosen") if rows else None
-    found = type(value).__name__ if value is not None else "nothing"
-    wanted = "text or a list of {role, content} messages" if requested == "auto" else requested
-    hint = (
-        f"set {FORMAT_PARAM}: auto, or map data.columns.chosen to another column"
-        if requested != "auto"
-        else "map data.columns.chosen/rejected to the columns holding the answers"
-    )
-    raise UserError(
-        f"prepare: column 'chosen' (data.columns.chosen) holds no {wanted} in any row "
-        f"(row 0 holds {found}); {hint}."
-    )
-
-
-def clean_pairs(
-    rows: Iterable[dict[str, Any]],
-    fmt: Format,
-    data: DataParams = DEFAULT_DATA,
-    keep: Sequence[str] = (),
-) -> Cleaned:
-    """Keep usable, first-seen pairs in canonical form; count every dropped row by reason.
-
-    ``keep`` names columns carried along as they are (the split's group column).
-    """
-    columns = data.columns
-    cleaned, seen, rows_in = Cleaned([], 0), set(), 0
-    for number, row in enumerate(rows):
-        rows_in += 1
-        result = normalise(row, fmt)
-        if not isinstance(result, Dropped):
-            result = _with_extras(result, row, data)
-        if not isinstance(result, Dropped):
-            result.update({column: row[column] for column in keep if column in row})
-        if not isinstance(result, Dropped):
-            key = json.dumps([result[c] for c in ("prompt", "chosen", "rejected")])
-            if key in seen:
-                result = Dropped("duplicate", "chosen")
-            seen.add(key)
-        if isinstance(result, Dropped):
-            cleaned.dropped[result.reason] += 1
-            column = getattr(columns, result.column, None) or result.column
-            cleaned.first_dropped.setdefault(result.reason, (number, column))
-            continue
-        cleaned.pairs.append(result)
-    cleaned.rows_in = rows_in
-    return cleaned
-
-
-def _with_extras(
-    pair: dict[str, Any], row: dict[str, Any], data: DataParams
-) -> dict[str, Any] | Dropped:
-    """Add ``category`` and ``margin`` when the params name their columns."""
-    columns = data.columns
-    if columns.category is not None or "category" in row:  # mapped, or the builtin's own
-        value = row.get("category")
-        pair["category"] = None if value is None else str(value)
-    if columns.margin is not None:
-        margin = to_margin(row.get("margin"))
-        if margin is None:
-            return Dropped("bad_margin", "margin")
-        pair["margin"] = margin
-    elif columns.score_chosen is not None:
-        scores = [to_margin(row.get(side)) for side in ("score_chosen", "score_rejected")]
-        for side, score in zip(("score_chosen", "score_rejected"), scores, strict=True):
-            if score is None:
-                return Dropped("bad_margin", side)
-        pair["margin"] = (scores[0] - scores[1]) * data.margin_scale
-    return pair
-
-
-def check_drops(cleaned: Cleaned, params: PrepareParams, split: str) -> None:
-    """Fail, naming the main reason, its first row and the fix, when the set looks mis-mapped."""
-    total = sum(cleaned.dropped.values())
-    if cleaned.pairs and total / max(cleaned.rows_in, 1) <= params.max_drop_fraction:
-        return
-    reason, count = cleaned.dropped.most_common(1)[0] if total else ("", 0)
-    counts = {r: n for r, n in cleaned.dropped.items() if n}
-    where = ""
-    if reason:
-        number, column = cleaned.first_dropped[reason]
-        where = (
-            f" Most were dropped as {reason!r} ({count}), first at row {number} in column "
-            f"{column!r}: {drop_reasons()[reason]}."
-        )
-    if not cleaned.pairs:
-        raise UserError(
-            f"prepare: no usable pairs left in the {split} split out of {cleaned.rows_in} "
-            f"(dropped: {counts}).{where}"
-        )
-    raise UserError(
-        f"prepare: {total} of {cleaned.rows_in} rows dropped from the {split} split ({counts}), "
-        f"more than prepare.max_drop_fraction = {params.max_drop_fraction}.{where}"
-    )
-
-
-def prepare(
-    rows: Dataset,
-    params: PrepareParams,
-    data: DataParams = DEFAULT_DATA,
-    test_rows: Dataset | None = None,
-) -> tuple[dict[str, list[dict]], dict]:
-    """Clean and split; return the splits and the stats that describe them.
-
-    ``test_rows`` (the source's own test split) is cleaned the same way and becomes ``test``;
-    without it, a seeded ``prepare.test_size`` share of ``rows`` does.
-    """
-    raw = rows.to_list()
-    fmt = choose_format(raw, data.format)
-    group = [params.group_column] if params.group_column else []
-    cleaned = clean_pairs(raw, fmt, data, keep=group)
-    check_drops(cleaned, params, "train")
-    stats: dict[str, Any] = {**cleaned.stats(), "format": fmt.as_dict()}
-    if test_rows is not None:
-        test = clean_pairs(test_rows.to_list(), fmt, data, keep=group)
-        check_drops(test, params, "test")
-        splits = {"train": cleaned.pairs, "test": test.pairs}
-        stats["test_split"] = {"from": "data.test_split", "split": data.test_split}
-        stats["test_rows"] = test.stats()
-    else:
-        splits, split_by = split_rows(
-            cleaned.pairs, params.test_size, params.seed, params.group_column, params.seen_test_size
-        )
-        stats["test_split"] = {
-            "from": "prepare.test_size",
-            "test_size": params.test_size,
-            "seed": params.seed,
-        }
-        stats["split_by"] = split_by
-    stats.update({f"{name}_pairs": len(pairs) for name, pairs in splits.items()})
-    every = [pair for split in splits.values() for pair in split]
-    stats["margin"] = _optional_column_stats(every, "margin", _margin_source(data))
-    stats["category"] = _optional_column_stats(every, "category", data.columns.category)
-    return splits, stats
-
-
-def _margin_source(data: DataParams) -> str | None:
-    columns = data.columns
-    if columns.margin is not None:
-        return columns.margin
-    if columns.score_chosen is not None:
-        return f"({columns.score_chosen} - {columns.score_rejected}) * {data.margin_scale}"
-    return None
-
-
-def _optional_column_stats(pairs: list[dict], column: str, source: str | None) -> dict | None:
-    """Where an optional column came from and how many pairs carry a value for it."""
-    if source is None:
-        return None
-    carried = sum(pair.get(column) is not None for pair in pairs)
-    return {"from": source, "pairs": carried}
+from rewardlab.core.errors import UserError, run_main
+from rewardlab.core.outputs import atomic_dir
+from rewardlab.core.params import params_from_argv
+from rewardlab.core.paths import PREPARED_DIR
+from rewardlab.data.cleaning import prepare_splits
+from rewardlab.data.sources.loading import load_source
 
 
 def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
@@ -238,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "pairs would be trained on. Name the source's held-out split, or null."
             )
         test_rows = load_source(params.data, params.data.test_split)[0]
-    splits, stats = prepare(rows, params.prepare, params.data, test_rows)
+    splits, stats = prepare_splits(rows, params.prepare, params.data, test_rows)
     stats["source"] = provenance
     with atomic_dir(PREPARED_DIR) as out:
         for name, split in splits.items():

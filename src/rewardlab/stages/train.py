@@ -16,7 +16,6 @@ all are deleted once a run completes: they exist only to resume.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -24,24 +23,32 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from accelerate import PartialState
-from datasets import Dataset, load_from_disk
+from datasets import load_from_disk
 from dvclive import Live
 from transformers import TrainerCallback, enable_full_determinism, set_seed
-from trl import RewardConfig, RewardTrainer
+from trl import RewardTrainer
 
-from rewardlab import modeling
-from rewardlab.card import model_card
-from rewardlab.contract import check_contract, pin_tokenizer
-from rewardlab.devices import resolve_precision
-from rewardlab.errors import StageInterrupted, UserError, run_main
-from rewardlab.modeling import (
+from rewardlab.core.errors import StageInterrupted, UserError, run_main
+from rewardlab.core.outputs import atomic_dir, write_json
+from rewardlab.core.params import Params, params_from_argv
+from rewardlab.core.paths import (
+    CHECKPOINT_DIR,
+    FEATURES_DIR,
+    MODEL_DIR,
+    TRAIN_CURVES_DIR,
+    repo_relative,
+)
+from rewardlab.model import loading, training
+from rewardlab.model.card import model_card
+from rewardlab.model.checkpoints import LIBRARIES, latest_checkpoint, resume_point, run_fingerprint
+from rewardlab.model.contract import check_contract, pin_tokenizer
+from rewardlab.model.loading import (
     disable_dropout,
     load_base_model,
     load_tokenizer,
@@ -49,199 +56,18 @@ from rewardlab.modeling import (
     portable_name,
     write_metadata,
 )
-from rewardlab.outputs import atomic_dir, write_json
-from rewardlab.params import Params, params_from_argv
-from rewardlab.paths import (
-    CHECKPOINT_DIR,
-    FEATURES_DIR,
-    MODEL_DIR,
-    TRAIN_CURVES_DIR,
-    repo_relative,
+from rewardlab.model.training import (
+    DvcLiveCurves,
+    StopOnSignal,
+    eval_subset,
+    precision,
+    reward_config,
+    train_columns,
 )
 
-TRAIN_COLUMNS = ["chosen_ids", "rejected_ids", "length"]
-
-
-def train_columns(available: list[str]) -> list[str]:
-    """What the trainer reads: the ids, the lengths, and per-pair margins when the data has them
-    (``RewardTrainer`` subtracts a ``margin`` column inside its loss)."""
-    return TRAIN_COLUMNS + (["margin"] if "margin" in available else [])
-
-
-# The curves worth plotting; timings are left out because they differ on every run.
-CURVES = ("loss", "accuracy", "margin", "learning_rate", "grad_norm")
-RUN_FILE = "run.json"  # which run the checkpoints beside it belong to
 LAUNCHED = "REWARDLAB_LAUNCHED"
-LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate")
-
-
-class DvcLiveCurves(TrainerCallback):
-    """Log the trainer's train/eval scalars to dvclive at the trainer's own global step."""
-
-    def __init__(self, live: Live) -> None:
-        self.live = live
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        # A resumed trainer starts with the log history saved in its checkpoint: replay it, so
-        # the curves hold every step, as if the run had never stopped.
-        if state.is_world_process_zero and state.log_history:
-            for logs in state.log_history:
-                self._log(logs["step"], logs)
-            self.live.make_summary()
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not state.is_world_process_zero or not logs:
-            return
-        self._log(state.global_step, logs)
-        self.live.make_summary()
-
-    def _log(self, step: int, logs: dict) -> None:
-        self.live.step = step
-        for key, value in logs.items():
-            split, name = ("eval", key[5:]) if key.startswith("eval_") else ("train", key)
-            if name in CURVES:
-                self.live.log_metric(f"{split}/{name}", value)
-
-
-class StopOnSignal(TrainerCallback):
-    """SIGINT/SIGTERM while training: finish the step, save a checkpoint, stop training.
-
-    Only the first signal is handled this way; the handlers in place before are restored at
-    once, so a second Ctrl-C stops without waiting.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-
-    @contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield  # signal handlers can only be installed from the main thread
-            return
-        previous = {s: signal.getsignal(s) or signal.SIG_DFL for s in self.SIGNALS}
-
-        def handle(signum: int, frame: object) -> None:
-            self.signum = signum
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-        for s in self.SIGNALS:
-            signal.signal(s, handle)
-        try:
-            yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.signum is not None:
-            control.should_save = True
-            control.should_training_stop = True
-
-
-def eval_subset(test: Dataset, pairs: int) -> Dataset:
-    """The first ``pairs`` held-out pairs (all when 0): a fixed, cheap set for the curves."""
-    return test.select(range(min(pairs, len(test)))) if pairs else test
-
-
-def precision(params: Params) -> str:
-    """``train.mixed_precision`` with ``auto`` decided for this machine."""
-    return resolve_precision(params.train.mixed_precision)
-
-
-def reward_config(params: Params, output_dir: Path) -> RewardConfig:
-    """Map ``params.train`` onto ``RewardConfig``; anything not listed keeps TRL's default."""
-    t, mixed_precision = params.train, precision(params)
-    return RewardConfig(
-        output_dir=str(output_dir),
-        seed=t.seed,
-        data_seed=t.seed,
-        full_determinism=t.full_determinism,
-        learning_rate=t.learning_rate,
-        num_train_epochs=t.num_train_epochs,
-        max_steps=t.max_steps,
-        per_device_train_batch_size=t.per_device_train_batch_size,
-        per_device_eval_batch_size=t.per_device_eval_batch_size,
-        gradient_accumulation_steps=t.gradient_accumulation_steps,
-        warmup_steps=t.warmup_ratio,
-        weight_decay=t.weight_decay,
-        lr_scheduler_type=t.lr_scheduler_type,
-        logging_steps=t.logging_steps,
-        eval_strategy="steps",
-        eval_steps=t.eval_steps,
-        save_strategy="steps",
-        save_steps=t.save_steps,
-        save_total_limit=t.save_total_limit,
-        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
-        remove_unused_columns=False,  # keep featurize's `length` column for the sampler
-        center_rewards_coefficient=t.center_rewards_coefficient,
-        bf16=mixed_precision == "bf16",
-        fp16=mixed_precision == "fp16",
-        # transformers 5 renamed it; the old name still works but warns (FutureWarning)
-        activation_checkpointing=t.gradient_checkpointing,
-        max_length=None,  # featurize already applied the token budget
-        disable_dropout=False,  # keep LoRA dropout as configured
-        report_to="none",  # dvclive is wired explicitly below, at the right step
-        use_cpu=not torch.cuda.is_available(),  # also makes several CPU processes use gloo
-    )
-
-
-def run_fingerprint(params: Params) -> dict:
-    """What a checkpoint must share with this run to be resumed from."""
-    code = hashlib.sha256()
-    for module_file in (__file__, modeling.__file__):
-        code.update(Path(module_file).read_bytes())
-    return {
-        "params": {
-            "model": params.model.model_dump(),
-            "lora": params.lora.model_dump(),
-            "train": params.train.model_dump(exclude={"resume"}),
-        },
-        "features": _tree_digest(FEATURES_DIR),
-        "code": code.hexdigest(),
-        "versions": {p: importlib.metadata.version(p) for p in LIBRARIES},
-    }
-
-
-def _tree_digest(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(folder).as_posix()}\0".encode())
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest *complete* checkpoint: transformers writes ``trainer_state.json`` last."""
-    complete = [p for p in folder.glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
-    return max(complete, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
-
-
-def resume_point(params: Params, fingerprint: dict) -> Path | None:
-    """The checkpoint to continue from, or None once the checkpoints of other runs are gone."""
-    run_file = CHECKPOINT_DIR / RUN_FILE
-    latest = None
-    if params.train.resume and run_file.is_file():
-        try:
-            same_run = json.loads(run_file.read_text()) == fingerprint
-        except json.JSONDecodeError:
-            same_run = False
-        latest = latest_checkpoint(CHECKPOINT_DIR) if same_run else None
-    if latest is None:
-        if any(CHECKPOINT_DIR.glob("checkpoint-*")):
-            why = "train.resume is false" if not params.train.resume else "another run made them"
-            print(f"train: deleting the checkpoints in {CHECKPOINT_DIR} ({why}); starting over")
-        shutil.rmtree(CHECKPOINT_DIR, ignore_errors=True)
-        write_json(run_file, fingerprint)
-        return None
-    for partial in CHECKPOINT_DIR.glob("checkpoint-*"):  # a save cut short by a kill
-        if not (partial / "trainer_state.json").is_file():
-            shutil.rmtree(partial)
-    return latest
+# Edits to these make an interrupted run's checkpoints another run's.
+TRAINING_CODE = (__file__, training.__file__, loading.__file__)
 
 
 def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
@@ -253,7 +79,7 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
     main_process = processes.is_main_process
     with processes.main_process_first():
         if main_process:
-            resume_from = resume_point(params, run_fingerprint(params))
+            resume_from = resume_point(params, run_fingerprint(params, TRAINING_CODE))
         else:  # the main process has already cleared or kept the checkpoints
             resume_from = latest_checkpoint(CHECKPOINT_DIR) if params.train.resume else None
     features = load_from_disk(str(FEATURES_DIR))
@@ -318,7 +144,7 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
         if "rendering" in feature_stats:
             metadata["rendering"] = feature_stats["rendering"]
         write_metadata(model_dir, metadata)
-        # The tokenization contract travels with the model (rewardlab.contract), proven first.
+        # The tokenization contract travels with the model (rewardlab.model.contract), proven first.
         pin_tokenizer(tokenizer, metadata)
         check_contract(tokenizer, metadata)
         tokenizer.save_pretrained(model_dir)

@@ -54,14 +54,14 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 from trl import RewardConfig, RewardTrainer
 
-from rewardlab import devices
-from rewardlab.errors import UserError, run_main
-from rewardlab.modeling import disable_dropout, load_base_model, load_tokenizer, lora_config
-from rewardlab.params import DEFAULT_PARAMS, ModelParams, Params, load_params
-from rewardlab.scoring import score_token_ids
-from rewardlab.sources.generator import generate_pairs
-from rewardlab.stages.featurize import SIDES, format_pair, tokenize_split
-from rewardlab.stages.train import reward_config
+from rewardlab.core import devices
+from rewardlab.core.errors import UserError, run_main
+from rewardlab.core.params import DEFAULT_PARAMS, ModelParams, Params, load_params
+from rewardlab.data.sources.generator import generate_pairs
+from rewardlab.data.tokenizing import SIDES, format_pair, tokenize_split
+from rewardlab.model.loading import disable_dropout, load_base_model, load_tokenizer, lora_config
+from rewardlab.model.scoring import score_token_ids
+from rewardlab.model.training import reward_config
 from rewardlab.tools.throughput import (
     MicroBatchClock,
     machine,

@@ -14,9 +14,9 @@ import argparse
 import math
 from collections.abc import Sequence
 
-from rewardlab.errors import run_main
-from rewardlab.modeling import load_reward_model
-from rewardlab.scoring import score_responses
+from rewardlab.core.errors import run_main
+from rewardlab.model.loading import load_reward_model
+from rewardlab.model.scoring import score_responses
 
 
 def verdict(reward_a: float, reward_b: float) -> str:

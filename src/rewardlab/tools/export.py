@@ -10,7 +10,7 @@ into the base and the merged weights, trained head included, are saved with the 
 newly initialised. Before the folder appears, it is reloaded and must reproduce the rewards of
 the model it came from; otherwise nothing is written.
 
-The folder carries the tokenization contract (rewardlab.contract: a chat template with the
+The folder carries the tokenization contract (rewardlab.model.contract: a chat template with the
 training special tokens, the trained maximum length, right padding), a model card with the
 evaluation results of ``--metrics`` (evaluate's, when they belong to this model), and the reward
 statistics (mean, std on the training split) in ``config.json`` and ``rewardlab.json``. With
@@ -29,14 +29,14 @@ from typing import Any
 import numpy as np
 from transformers import AutoModelForSequenceClassification
 
-from rewardlab.card import model_card
-from rewardlab.contract import check_contract, pin_tokenizer
-from rewardlab.errors import UserError, run_main
-from rewardlab.modeling import load_reward_model, read_metadata, write_metadata
-from rewardlab.normalization import fold_into_head, stats_for
-from rewardlab.outputs import atomic_dir
-from rewardlab.paths import METRICS_FILE, repo_relative
-from rewardlab.scoring import score_responses
+from rewardlab.core.errors import UserError, run_main
+from rewardlab.core.outputs import atomic_dir
+from rewardlab.core.paths import METRICS_FILE, repo_relative
+from rewardlab.model.card import model_card
+from rewardlab.model.contract import check_contract, pin_tokenizer
+from rewardlab.model.loading import load_reward_model, read_metadata, write_metadata
+from rewardlab.model.normalization import fold_into_head, stats_for
+from rewardlab.model.scoring import score_responses
 
 PROBES = (
     ("How do I keep bread fresh?", "Store it in a paper bag at room temperature."),

@@ -18,7 +18,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from rewardlab.stats import bucket_order
+from rewardlab.evaluation.stats import bucket_order
 
 SIZE = (7.5, 4.5)
 COLORS = {"trained": "#1f77b4", "untrained": "#9e9e9e", "longer": "#ff7f0e"}

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from rewardlab.errors import UserError, run_main
-from rewardlab.params import Params
+from rewardlab.core.errors import UserError, run_main
+from rewardlab.core.params import Params
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import pandas as pd
 
-from rewardlab.errors import UserError, run_main
-from rewardlab.outputs import atomic_file
-from rewardlab.paths import METRICS_FILE, SCORES_FILE, TRAIN_CURVES_DIR
-from rewardlab.rewardbench import convention
-from rewardlab.stats import bucket_order
+from rewardlab.core.errors import UserError, run_main
+from rewardlab.core.outputs import atomic_file
+from rewardlab.core.paths import METRICS_FILE, SCORES_FILE, TRAIN_CURVES_DIR
+from rewardlab.evaluation.rewardbench import convention
+from rewardlab.evaluation.stats import bucket_order
 from rewardlab.tools.figures import FIGURES, SET_LABELS, evaluation_sets
 
 FIGURES_DIR = Path("reports/figures")

@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.errors import UserError, run_main
-from rewardlab.modeling import load_reward_model
-from rewardlab.outputs import atomic_file
-from rewardlab.rendering import Content
-from rewardlab.scoring import PRECISIONS, score_responses
-from rewardlab.sources import jsonl
-from rewardlab.stats import bootstrap_ci, win_rate
+from rewardlab.core.errors import UserError, run_main
+from rewardlab.core.outputs import atomic_file
+from rewardlab.data.rendering import Content
+from rewardlab.data.sources import jsonl
+from rewardlab.evaluation.stats import bootstrap_ci, win_rate
+from rewardlab.model.loading import load_reward_model
+from rewardlab.model.scoring import PRECISIONS, score_responses
 
 FORMATS = (".jsonl", ".csv")
 DIGITS = 6  # as in reports/scores.jsonl, so the two can be compared value for value

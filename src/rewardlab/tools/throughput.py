@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
 
-from rewardlab.errors import UserError
-from rewardlab.scoring import Precision, score_responses
+from rewardlab.core.errors import UserError
+from rewardlab.model.scoring import Precision, score_responses
 
 NOT_NATIVE = "bf16: not native on this CPU"  # said in place of the rows it would have
 

@@ -4,7 +4,7 @@ Stages raise :class:`UserError` for bad params, bad data or an unreachable Hub; 
 the message (no traceback wall) and exits with status 2. Real bugs still raise normally.
 
 Signals: SIGTERM is turned into an exception, like Ctrl-C already is, so ``finally`` blocks run
-and the atomic writers in :mod:`rewardlab.outputs` remove their temporaries on the way out. An
+and the atomic writers in :mod:`rewardlab.core.outputs` remove their temporaries on the way out. An
 interrupted command exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM), as a shell
 reports a process killed by that signal, so DVC and scripts see a failure.
 """

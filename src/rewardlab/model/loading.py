@@ -26,9 +26,9 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from rewardlab.errors import UserError
-from rewardlab.hub import resolve
-from rewardlab.params import LoraParams, ModelParams
+from rewardlab.core.errors import UserError
+from rewardlab.core.hub import resolve
+from rewardlab.core.params import LoraParams, ModelParams
 
 if TYPE_CHECKING:
     from peft import LoraConfig

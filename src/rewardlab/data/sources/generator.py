@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import random
 
-from rewardlab.sources.topics import Topic, all_topics, fill, tables, topic_groups
+from rewardlab.data.sources.topics import Topic, all_topics, fill, tables, topic_groups
 
 MODES = (
     "vague",

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from rewardlab.errors import UserError
+from rewardlab.core.errors import UserError
 
 DEFAULT_PARAMS = Path("params.yaml")
 PositiveInt = Annotated[int, Field(ge=1)]

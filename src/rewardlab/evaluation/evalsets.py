@@ -20,14 +20,14 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from rewardlab.errors import UserError
-from rewardlab.modeling import load_tokenizer
-from rewardlab.params import DataParams, EvalSetParams, FeaturizeParams, ModelParams
-from rewardlab.rendering import rendering_spec
-from rewardlab.sources.formats import Format
-from rewardlab.sources.loading import load_pairs, map_columns, read_source
-from rewardlab.stages.featurize import render_split, tokenize_split
-from rewardlab.stages.prepare import choose_format, clean_pairs
+from rewardlab.core.errors import UserError
+from rewardlab.core.params import DataParams, EvalSetParams, FeaturizeParams, ModelParams
+from rewardlab.data.cleaning import choose_format, clean_pairs
+from rewardlab.data.formats import Format
+from rewardlab.data.rendering import rendering_spec
+from rewardlab.data.sources.loading import load_pairs, map_columns, read_source
+from rewardlab.data.tokenizing import render_split, tokenize_split
+from rewardlab.model.loading import load_tokenizer
 
 CATEGORY_COLUMNS = ("category", "subset")  # looked for when columns.category is not set
 # prepare's messages name the training data's keys; for a set, its own keys are meant.

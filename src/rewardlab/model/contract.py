@@ -22,7 +22,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from rewardlab.rendering import chat_template
+from rewardlab.data.rendering import chat_template
 
 PADDING_SIDE = "right"
 # Probes for check_contract: one turn, several turns with a system message, and odd spacing.
@@ -78,7 +78,7 @@ def pin_tokenizer(tokenizer: PreTrainedTokenizerBase, metadata: dict[str, Any]) 
 
 def check_contract(tokenizer: PreTrainedTokenizerBase, metadata: dict[str, Any]) -> None:
     """Fail unless the pinned chat template gives the ids rewardlab scores with, for every probe."""
-    from rewardlab.scoring import encode_responses
+    from rewardlab.model.scoring import encode_responses
 
     untruncated = {**metadata, "max_length": 1 << 20}  # the template is on trial, not the budget
     for prompt in PROBES:

@@ -20,11 +20,11 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from datasets import config as datasets_config
 
-from rewardlab.errors import UserError
-from rewardlab.hub import resolve_pinned
-from rewardlab.params import DataParams, SourceParams
-from rewardlab.sources import jsonl
-from rewardlab.sources.generator import MAX_PAIRS, generate_pairs
+from rewardlab.core.errors import UserError
+from rewardlab.core.hub import resolve_pinned
+from rewardlab.core.params import DataParams, SourceParams
+from rewardlab.data.sources import jsonl
+from rewardlab.data.sources.generator import MAX_PAIRS, generate_pairs
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 PAIR_COLUMNS = ("prompt", "chosen", "rejected")
@@ -62,7 +62,7 @@ def load_source(
 
 def read_source(params: SourceParams, split: str, key: str) -> tuple[Dataset, str | None]:
     """A local or Hub source's split as stored, every column, and the Hub commit read (None:
-    local). Evaluation sets look at its columns before mapping them (``rewardlab.evalsets``)."""
+    local). Evaluation sets look at its columns before mapping them (``evaluation/evalsets.py``)."""
     path = Path(params.source).expanduser()
     if path.exists():
         return _load_local(path, split, key), None

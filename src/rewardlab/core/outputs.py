@@ -3,7 +3,7 @@
 A stage that crashes half-way must not leave a file or folder that looks valid to the next stage
 or to DVC, so everything is written to a hidden sibling ``.<name>.<pid>.<random>.tmp`` and moved
 into place (``os.replace``, atomic on one filesystem) only when the block succeeds. An exception,
-Ctrl-C or SIGTERM (see :func:`rewardlab.errors.run_main`) removes the sibling on the way out.
+Ctrl-C or SIGTERM (see :func:`rewardlab.core.errors.run_main`) removes the sibling on the way out.
 
 A SIGKILL or a power cut cannot run any clean-up, so a sibling may survive; it never has the
 output's name, so nothing mistakes it for the output. The next write of the same output removes

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import huggingface_hub
 from huggingface_hub import constants, snapshot_download
 
-from rewardlab.errors import UserError
+from rewardlab.core.errors import UserError
 
 PROBE_TIMEOUT_S = 10
 

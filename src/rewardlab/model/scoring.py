@@ -16,7 +16,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils.logging import tqdm
 
-from rewardlab.rendering import Content, render_text
+from rewardlab.data.rendering import Content, render_text
 
 PROGRESS_MIN_BATCHES = 10  # below this, a bar is noise rather than news
 Precision = Literal["fp32", "bf16"]

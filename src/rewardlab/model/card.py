@@ -15,8 +15,8 @@ from typing import Any
 
 from huggingface_hub import ModelCardData
 
-from rewardlab.contract import PADDING_SIDE
-from rewardlab.modeling import portable_name
+from rewardlab.model.contract import PADDING_SIDE
+from rewardlab.model.loading import portable_name
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 RATE_KEYS = ("pairs", "win_rate", "win_rate_ci95", "untrained_win_rate", "longer_wins_rate")

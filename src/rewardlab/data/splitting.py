@@ -16,7 +16,7 @@ from typing import Any
 
 from datasets import Dataset
 
-from rewardlab.errors import UserError
+from rewardlab.core.errors import UserError
 
 Rows = list[dict[str, Any]]
 

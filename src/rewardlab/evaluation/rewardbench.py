@@ -19,7 +19,7 @@ import yaml
 @functools.cache
 def convention() -> dict:
     """``{"example_counts": {subset: n}, "sections": {section: [subset, ...]}}``."""
-    text = resources.files("rewardlab").joinpath("rewardbench.yaml").read_text()
+    text = resources.files("rewardlab.evaluation").joinpath("rewardbench.yaml").read_text()
     return yaml.safe_load(text)
 
 

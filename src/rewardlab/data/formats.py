@@ -63,7 +63,7 @@ def extract_prompt(example: dict[str, Any]) -> dict[str, Any]:
 @cache
 def drop_reasons() -> dict[str, str]:
     """Reason → what it means and how to fix it, in the order the checks run."""
-    text = resources.files("rewardlab.sources").joinpath("drop_reasons.yaml").read_text()
+    text = resources.files("rewardlab.data").joinpath("drop_reasons.yaml").read_text()
     return yaml.safe_load(text)
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel
 
-from rewardlab.errors import UserError
-from rewardlab.modeling import ADAPTER_WEIGHTS
+from rewardlab.core.errors import UserError
+from rewardlab.model.loading import ADAPTER_WEIGHTS
 
 DIGITS = 6
 
@@ -119,8 +119,8 @@ def train_reward_stats(
     scoring every evaluation set together."""
     from datasets import load_from_disk
 
-    from rewardlab.paths import FEATURES_DIR
-    from rewardlab.scoring import score_token_ids
+    from rewardlab.core.paths import FEATURES_DIR
+    from rewardlab.model.scoring import score_token_ids
 
     train = load_from_disk(str(FEATURES_DIR / "train"))
     chosen, rejected = list(train["chosen_ids"]), list(train["rejected_ids"])

@@ -1,0 +1,1 @@
+"""Evaluation: statistics, evaluation sets and RewardBench's conventions."""

@@ -1,0 +1,2 @@
+"""The model side: loading bases and LoRA, the tokenization contract, the training config,
+scoring, reward normalisation and the model card."""

@@ -1,0 +1,147 @@
+"""What the train stage hands TRL: the ``RewardConfig`` built from params, the columns the trainer
+reads, and the callbacks that log curves to dvclive and stop cleanly on a signal.
+
+The benchmark builds its trainer from the same ``reward_config``, so it measures what train runs.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from dvclive import Live
+from transformers import TrainerCallback
+from trl import RewardConfig
+
+from rewardlab.core.devices import resolve_precision
+from rewardlab.core.params import Params
+
+TRAIN_COLUMNS = ["chosen_ids", "rejected_ids", "length"]
+
+
+def train_columns(available: list[str]) -> list[str]:
+    """What the trainer reads: the ids, the lengths, and per-pair margins when the data has them
+    (``RewardTrainer`` subtracts a ``margin`` column inside its loss)."""
+    return TRAIN_COLUMNS + (["margin"] if "margin" in available else [])
+
+
+# The curves worth plotting; timings are left out because they differ on every run.
+CURVES = ("loss", "accuracy", "margin", "learning_rate", "grad_norm")
+
+
+class DvcLiveCurves(TrainerCallback):
+    """Log the trainer's train/eval scalars to dvclive at the trainer's own global step."""
+
+    def __init__(self, live: Live) -> None:
+        self.live = live
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        # A resumed trainer starts with the log history saved in its checkpoint: replay it, so
+        # the curves hold every step, as if the run had never stopped.
+        if state.is_world_process_zero and state.log_history:
+            for logs in state.log_history:
+                self._log(logs["step"], logs)
+            self.live.make_summary()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        self._log(state.global_step, logs)
+        self.live.make_summary()
+
+    def _log(self, step: int, logs: dict) -> None:
+        self.live.step = step
+        for key, value in logs.items():
+            split, name = ("eval", key[5:]) if key.startswith("eval_") else ("train", key)
+            if name in CURVES:
+                self.live.log_metric(f"{split}/{name}", value)
+
+
+class StopOnSignal(TrainerCallback):
+    """SIGINT/SIGTERM while training: finish the step, save a checkpoint, stop training.
+
+    Only the first signal is handled this way; the handlers in place before are restored at
+    once, so a second Ctrl-C stops without waiting.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be installed from the main thread
+            return
+        previous = {s: signal.getsignal(s) or signal.SIG_DFL for s in self.SIGNALS}
+
+        def handle(signum: int, frame: object) -> None:
+            self.signum = signum
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+        for s in self.SIGNALS:
+            signal.signal(s, handle)
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.signum is not None:
+            control.should_save = True
+            control.should_training_stop = True
+
+
+def eval_subset(test: Dataset, pairs: int) -> Dataset:
+    """The first ``pairs`` held-out pairs (all when 0): a fixed, cheap set for the curves."""
+    return test.select(range(min(pairs, len(test)))) if pairs else test
+
+
+def precision(params: Params) -> str:
+    """``train.mixed_precision`` with ``auto`` decided for this machine."""
+    return resolve_precision(params.train.mixed_precision)
+
+
+def reward_config(params: Params, output_dir: Path) -> RewardConfig:
+    """Map ``params.train`` onto ``RewardConfig``; anything not listed keeps TRL's default."""
+    t, mixed_precision = params.train, precision(params)
+    return RewardConfig(
+        output_dir=str(output_dir),
+        seed=t.seed,
+        data_seed=t.seed,
+        full_determinism=t.full_determinism,
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.num_train_epochs,
+        max_steps=t.max_steps,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        per_device_eval_batch_size=t.per_device_eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        warmup_steps=t.warmup_ratio,
+        weight_decay=t.weight_decay,
+        lr_scheduler_type=t.lr_scheduler_type,
+        logging_steps=t.logging_steps,
+        eval_strategy="steps",
+        eval_steps=t.eval_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        remove_unused_columns=False,  # keep featurize's `length` column for the sampler
+        center_rewards_coefficient=t.center_rewards_coefficient,
+        bf16=mixed_precision == "bf16",
+        fp16=mixed_precision == "fp16",
+        # transformers 5 renamed it; the old name still works but warns (FutureWarning)
+        activation_checkpointing=t.gradient_checkpointing,
+        max_length=None,  # featurize already applied the token budget
+        disable_dropout=False,  # keep LoRA dropout as configured
+        report_to="none",  # dvclive is wired explicitly below, at the right step
+        use_cpu=not torch.cuda.is_available(),  # also makes several CPU processes use gloo
+    )
