@@ -48,3 +48,17 @@ def test_ids_match_the_tokenizer_and_length_is_the_longer_side():
     row = data[0]
     assert row["chosen_ids"] == tokenizer(row["chosen_text"])["input_ids"]
     assert row["length"] == max(len(row["chosen_ids"]), len(row["rejected_ids"]))
+
+
+def test_the_summary_line_is_short_and_counts_the_budget():
+    from rewardlab.core.params import FeaturizeParams
+    from rewardlab.stages.featurize import summary_line
+
+    block = {"pairs_in": 10, "pairs_out": 10, "pairs_truncated": 2, "chosen_tokens": {}}
+    stats = {"template": "t", "rendering": {"chat_template": None}, "max_length": 64}
+    stats |= {"train": block, "test": {**block, "pairs_truncated": 0}}
+    line = summary_line(stats, FeaturizeParams(max_length=64), chat_template=False)
+    assert line == (
+        "featurize: 20 pairs -> 10 train, 10 test (role template, <= 64 tokens a side); "
+        "2 over the budget truncated"
+    )

@@ -219,3 +219,21 @@ def test_report_draws_every_figure_and_a_row_per_experiment_without_retraining(r
     assert len(rows) == 2 + len(names)
     assert all(any(line.startswith(f"| {name} (on ") for line in rows) for name in names)
     assert "dvc metrics diff" in text and "could not answer" not in text
+
+
+def test_each_stage_ends_on_one_short_human_line(default_pipeline):
+    """What a user reads on the console: per stage, one line of at most ~160 characters that
+    says what came in and went out, naming only the drop reasons that occurred (none here)."""
+    summaries = {
+        stage: [
+            line for line in default_pipeline.output.splitlines() if line.startswith(f"{stage}:")
+        ]
+        for stage in ("fingerprint", *STAGES)
+    }
+    for stage, lines in summaries.items():
+        assert lines, stage
+        for line in lines:
+            assert len(line) <= 160, line
+            assert "{" not in line, line  # no dumped dict or JSON
+    assert summaries["prepare"][-1].endswith("; nothing dropped"), summaries["prepare"]
+    assert "pairs ->" in summaries["featurize"][-1]

@@ -136,3 +136,13 @@ def test_rows_with_a_group_column_are_split_by_group_with_a_seen_topics_split():
     assert [len(splits[name]) for name in ("train", "test", "test_seen_topics")] == [60, 20, 20]
     no_seen, _ = prepare_splits(Dataset.from_list(rows), PrepareParams(seen_test_size=0))
     assert set(no_seen) == {"train", "test"}
+
+
+def test_the_summary_names_only_the_drop_reasons_that_occurred():
+    from collections import Counter
+
+    from rewardlab.data.cleaning import describe_drops
+
+    assert describe_drops({"missing": 0, "duplicate": 0}) == "nothing dropped"
+    counts = Counter({"empty": 4, "duplicate": 8, "missing": 0, "identical": 4})
+    assert describe_drops(counts) == "dropped 16 (8 duplicate, 4 empty, 4 identical)"

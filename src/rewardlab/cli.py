@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from rewardlab.core.errors import run_main
+from rewardlab.core.telemetry import no_background_requests
 
 COMMANDS = {
     "fingerprint": "hash the local data files params name, so DVC sees them change",
@@ -55,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if command not in COMMANDS:
         print(f"rewardlab: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         sys.exit(2)
+    no_background_requests()  # before the Hugging Face libraries are imported
     module = importlib.import_module(MODULES[command])
     # What the imports allocated (torch, transformers: millions of objects) lives as long as the
     # process: out of the garbage collector's sight, neither its collections nor the

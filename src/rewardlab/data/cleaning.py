@@ -212,3 +212,13 @@ def _optional_column_stats(pairs: list[dict], column: str, source: str | None) -
         return None
     carried = sum(pair.get(column) is not None for pair in pairs)
     return {"from": source, "pairs": carried}
+
+
+def describe_drops(dropped: Counter[str] | dict[str, int]) -> str:
+    """``dropped 12 (8 duplicate, 4 empty)``, or ``nothing dropped``: only the reasons that
+    occurred, most common first, for a one-line summary (the full table is in stats.json)."""
+    counts = sorted(((n, r) for r, n in dict(dropped).items() if n), key=lambda x: (-x[0], x[1]))
+    if not counts:
+        return "nothing dropped"
+    reasons = ", ".join(f"{n} {reason}" for n, reason in counts)
+    return f"dropped {sum(n for n, _ in counts)} ({reasons})"

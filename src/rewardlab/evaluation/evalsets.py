@@ -22,7 +22,7 @@ from transformers import PreTrainedTokenizerBase
 
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import DataParams, EvalSetParams, FeaturizeParams, ModelParams
-from rewardlab.data.cleaning import choose_format, clean_pairs
+from rewardlab.data.cleaning import choose_format, clean_pairs, describe_drops
 from rewardlab.data.formats import Format
 from rewardlab.data.rendering import rendering_spec
 from rewardlab.data.sources.loading import load_pairs, map_columns, read_source
@@ -86,8 +86,8 @@ def load_evaluation_set(
     budget = FeaturizeParams(max_length=metadata["max_length"], overflow="truncate")
     features, _ = tokenize_split(rendered, tokenizer, budget)
     print(
-        f"evaluate: set {name!r}: {len(features)} pairs ({fmt.type}, {fmt.prompt} prompt), "
-        f"dropped {dict(+cleaned.dropped)}"
+        f"evaluate: set {name!r}: {len(features)} pairs ({fmt.type}, {fmt.prompt} prompt); "
+        f"{describe_drops(cleaned.dropped)}"
     )
     return features
 

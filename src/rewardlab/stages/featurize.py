@@ -22,7 +22,7 @@ from datasets import DatasetDict, load_dataset
 
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_dir
-from rewardlab.core.params import params_from_argv
+from rewardlab.core.params import FeaturizeParams, params_from_argv
 from rewardlab.core.paths import FEATURES_DIR, PREPARED_DIR
 from rewardlab.data.rendering import rendering_spec
 from rewardlab.data.tokenizing import render_split, tokenize_split
@@ -77,8 +77,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         features.save_to_disk(str(out))
         _pin_fingerprints(out)
         (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
-    summary = {key: value for key, value in stats.items() if key != "rendering"}
-    print(f"featurize: {json.dumps(summary)}, chat template: {bool(rendering['chat_template'])}")
+    print(summary_line(stats, params.featurize, bool(rendering["chat_template"])))
+
+
+def summary_line(stats: dict, params: FeaturizeParams, chat_template: bool) -> str:
+    """What came in, what went out and what the token budget cost; lengths are in stats.json."""
+    splits = {name: block for name, block in stats.items() if isinstance(block, dict)}
+    splits.pop("rendering", None)
+    pairs_in = sum(block["pairs_in"] for block in splits.values())
+    went_out = ", ".join(f"{block['pairs_out']} {name}" for name, block in splits.items())
+    action = "dropped" if params.overflow == "drop" else "truncated"
+    over = sum(block.get(f"pairs_{action}", 0) for block in splits.values())
+    cost = f"{over} over the budget {action}" if over else "all within the budget"
+    rendering = "chat template" if chat_template else "role template"
+    return (
+        f"featurize: {pairs_in} pairs -> {went_out} ({rendering}, <= {params.max_length} "
+        f"tokens a side); {cost}"
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_dir
 from rewardlab.core.params import params_from_argv
 from rewardlab.core.paths import PREPARED_DIR
-from rewardlab.data.cleaning import prepare_splits
+from rewardlab.data.cleaning import describe_drops, prepare_splits
 from rewardlab.data.sources.loading import load_source
 
 
@@ -47,11 +47,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, split in splits.items():
             write_jsonl(out / f"{name}.jsonl", split)
         (out / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
+    dropped = stats["dropped"].copy()
+    for reason, count in stats.get("test_rows", {}).get("dropped", {}).items():
+        dropped[reason] += count
     print(
-        f"prepare: {stats['rows_in']} rows in ({stats['format']['type']}, "
-        f"{stats['format']['prompt']} prompt), "
+        f"prepare: {stats['rows_in']} rows ({stats['format']['type']}, "
+        f"{stats['format']['prompt']} prompt) -> "
         + ", ".join(f"{len(pairs)} {name}" for name, pairs in splits.items())
-        + f" pairs, dropped {stats['dropped']}"
+        + f" pairs; {describe_drops(dropped)}"
     )
 
 

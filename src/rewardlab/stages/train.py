@@ -62,6 +62,7 @@ from rewardlab.model.training import (
     eval_subset,
     precision,
     reward_config,
+    save_without_hub_lookup,
     train_columns,
 )
 
@@ -112,6 +113,7 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
             peft_config=peft_config,
             callbacks=[*curves, stopper, *callbacks],
         )
+        save_without_hub_lookup(trainer.model)
         if resume_from is not None:
             print(f"train: resuming from {resume_from}")
         with stopper.installed():
