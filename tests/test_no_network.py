@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 
 from conftest import write_params
+from dvc_repo import TINY
 
 # Loaded first by the stage process (PYTHONPATH): every way out to the network is refused, as on
 # a machine without one, and recorded.
-REFUSE_NETWORK = '''
+REFUSE_NETWORK = """
 import os, socket, traceback
 
 def refuse(*args, **kwargs):
@@ -29,7 +30,7 @@ socket.getaddrinfo = refuse
 socket.create_connection = refuse
 socket.socket.connect = refuse
 socket.socket.connect_ex = refuse
-'''
+"""
 
 # What `dvc repro` runs, one process for all five stages (each a `rewardlab STAGE` command).
 RUN_STAGES = """
@@ -38,18 +39,9 @@ for stage in ("fingerprint", "prepare", "featurize", "train", "evaluate"):
     main([stage])
 """
 
-TINY = {
-    "data": {"num_pairs": 120},
-    "featurize": {"max_length": 64},
-    "train": {
-        "max_steps": 2,
-        "per_device_train_batch_size": 8,
-        "logging_steps": 1,
-        "eval_steps": 2,
-        "save_steps": 1,  # the trainer's checkpoints save through peft as well
-    },
-    "evaluate": {"sets": {}, "reward_stats_pairs": 16},
-}
+# The tests' tiny default pipeline, saving a checkpoint at each step: the trainer's checkpoints
+# save through peft as well.
+TINY_SAVING = {**TINY, "train": {**TINY["train"], "save_steps": 1}}
 
 
 def test_the_builtin_pipeline_makes_no_network_request_and_prints_no_warning(tmp_path: Path):
@@ -58,7 +50,7 @@ def test_the_builtin_pipeline_makes_no_network_request_and_prints_no_warning(tmp
     (site / "sitecustomize.py").write_text(REFUSE_NETWORK)
     work = tmp_path / "work"
     work.mkdir()
-    write_params(work, TINY)
+    write_params(work, TINY_SAVING)
     attempts = tmp_path / "attempts.log"
     offline = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
     env = {key: value for key, value in os.environ.items() if key not in offline}

@@ -26,6 +26,7 @@ COMMANDS = {
     "report": "figures and report.md from reports/ and DVC, without retraining",
     "exp": "run a named preset as a DVC experiment (rewardlab exp tutorial)",
     "bench": "training and scoring throughput vs the tutorial and plain TRL (reports/bench.json)",
+    "diff": "is run B better than run A? paired tests per set (rewardlab diff HEAD workspace)",
 }
 # The package's folders show its architecture: the pipeline stages, and the tools around them.
 MODULES = {
@@ -35,7 +36,7 @@ MODULES = {
     },
     **{
         name: f"rewardlab.tools.{name}"
-        for name in ("score", "compare", "export", "report", "bench")
+        for name in ("score", "compare", "export", "report", "bench", "diff")
     },
     "exp": "rewardlab.tools.presets",
 }

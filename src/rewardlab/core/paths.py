@@ -9,6 +9,7 @@ CHECKPOINT_DIR = Path("models/checkpoints")
 TRAIN_CURVES_DIR = Path("reports/train")
 METRICS_FILE = Path("reports/metrics.json")
 SCORES_FILE = Path("reports/scores.jsonl")
+PAIRS_DIR = Path("reports/pairs")  # every scored set's per-pair rewards, for `rewardlab diff`
 # Content hashes of the local inputs params name (stage fingerprint): deps of prepare / evaluate.
 SOURCE_FINGERPRINT = Path("data/fingerprints/training_source.json")
 EVAL_SETS_FINGERPRINT = Path("data/fingerprints/evaluation_sets.json")

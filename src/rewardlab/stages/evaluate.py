@@ -6,7 +6,8 @@ believe it: a bootstrap confidence interval; the same pairs under three baseline
 "the longer response wins", random rewards, and the *untrained* model -- same base, the score
 head training started from -- so the gain from training is visible); the win rate where length
 cannot explain it; and how well sigmoid(margin) is calibrated. Per-pair rewards of both models go
-to ``reports/scores.jsonl`` for the figures of ``rewardlab report``.
+to ``reports/scores.jsonl`` for the figures of ``rewardlab report``, and every scored set's
+trained-model rewards, keyed by pair content, to ``reports/pairs/`` for ``rewardlab diff``.
 
 A held-out split measures memory as much as generalisation when it comes from the same source as
 training, so the same figures are reported under ``sets`` for every other held-out split of the
@@ -25,10 +26,11 @@ import pandas as pd
 from datasets import load_from_disk
 
 from rewardlab.core.errors import UserError, run_main
-from rewardlab.core.outputs import atomic_file, write_json
+from rewardlab.core.outputs import atomic_dir, atomic_file, write_json
 from rewardlab.core.params import params_from_argv
-from rewardlab.core.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, SCORES_FILE
+from rewardlab.core.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, PAIRS_DIR, SCORES_FILE
 from rewardlab.evaluation.evalsets import load_evaluation_sets
+from rewardlab.evaluation.pair_scores import write_pair_scores
 from rewardlab.evaluation.pairs import per_pair_frame, score_pairs, untrained_model
 from rewardlab.evaluation.summary import DIGITS, describe, summarize, summarize_set
 from rewardlab.model.loading import load_reward_model
@@ -79,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         name: score_pairs(untrained_base, tokenizer, s, batch_size) for name, s in scored.items()
     }
     frames = {name: per_pair_frame(scored[name], trained[name], untrained[name]) for name in scored}
+    with atomic_dir(PAIRS_DIR) as folder:  # every set's per-pair rewards, for `rewardlab diff`
+        write_pair_scores(folder, scored, frames)
     headline = frames.pop("test")
     metrics = summarize(headline, params.evaluate)
     if frames:

@@ -1,7 +1,7 @@
 """Stage 1, prepare: raw preference pairs → clean, canonical, split ``data/prepared/``.
 
 Every layout TRL reads (texts or message lists, explicit or implicit prompt; see
-``sources/formats.py``) leaves here as ``prompt``/``chosen``/``rejected`` with the answer alone in
+``data/formats.py``) leaves here as ``prompt``/``chosen``/``rejected`` with the answer alone in
 chosen/rejected, plus ``category`` and ``margin`` when ``data.columns`` names them. Rows that
 cannot teach a preference are dropped and counted by reason, so ``stats.json`` says exactly what
 happened to the data. The held-out split is the source's own (``data.test_split``) or a seeded

@@ -298,7 +298,7 @@ def score_all(bench: Bench, trained: PreTrainedModel, n: int) -> dict:
 
     if opts.levers:
         batched("rewardlab + LoRA unmerged", trained)
-    merged = trained.merge_and_unload()  # as modeling.load_reward_model hands it to scoring
+    merged = trained.merge_and_unload()  # as model.loading.load_reward_model hands it to scoring
     batched("rewardlab", merged)
     if bench.bf16:
         batched("rewardlab --precision bf16", merged, precision="bf16")
