@@ -207,3 +207,37 @@ def test_metrics_diff_lists_each_changed_metric_with_old_new_and_change():
         report.metrics_diff_table(diff)
     )
     assert report.metrics_diff_table({}) == "No metric differs from the last commit."
+
+
+def test_each_win_rate_carries_the_paired_test_against_the_baseline_row():
+    """A run that ranks 30 more pairs right than the baseline (and none fewer) is marked with
+    its difference and p; one that ranks the same pairs right is marked as no difference."""
+    import pandas as pd
+
+    from rewardlab.tools import significance
+
+    def pairs(wins: int) -> dict[str, pd.DataFrame]:
+        rewards = [1.0] * wins + [-1.0] * (100 - wins)
+        frame = pd.DataFrame(
+            {"id": [f"p{i}" for i in range(100)], "chosen_reward": rewards, "rejected_reward": 0.0}
+        )
+        return {"test": frame.assign(category=None)}
+
+    runs = {"c1910a2": pairs(50), "e1": pairs(80), "e2": pairs(50)}
+    rows = [
+        {"experiment": "workspace", "rev": "workspace", "params": {}, "metrics": {}},
+        {"experiment": "main", "rev": "c1910a2", "params": {}, "metrics": {}},
+        {"experiment": "better", "rev": "e1", "params": {}, "metrics": {}},
+        {"experiment": "same", "rev": "e2", "params": {}, "metrics": {}},
+    ]
+    runs["workspace"] = pairs(50)
+    significance.paired_marks(rows, load=lambda rev: (rev, runs[rev]))
+    marks = {row["experiment"]: row["marks"]["test"] for row in rows}
+    # 30 discordant pairs all one way: exact McNemar p = 2 / 2**30
+    assert marks == {
+        "workspace": significance.SAME,
+        "main": "baseline",
+        "better": "+0.300, p < 0.001",
+        "same": significance.SAME,
+    }
+    assert report.marked("80.0% [70.0%, 88.0%]", rows[2], "test").endswith("(+0.300, p < 0.001)")

@@ -25,6 +25,7 @@ from rewardlab.core.paths import METRICS_FILE, SCORES_FILE, TRAIN_CURVES_DIR
 from rewardlab.evaluation.rewardbench import convention
 from rewardlab.evaluation.stats import bucket_order
 from rewardlab.tools.figures import FIGURES, SET_LABELS, evaluation_sets
+from rewardlab.tools.significance import headline_diff, paired_marks
 
 FIGURES_DIR = Path("reports/figures")
 REPORT_FILE = Path("reports/report.md")
@@ -108,6 +109,7 @@ METRIC_COLUMNS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "ECE": lambda m: number((m.get("calibration") or {}).get("ece")),
 }
 SORT_BY = "win_rate"  # the headline
+HEADLINE = "win rate [95% CI]"
 
 
 def exp_show_args(all_commits: bool) -> list[str]:
@@ -126,25 +128,25 @@ def experiment_rows(shown: list[dict[str, Any]], all_commits: bool = False) -> l
     """
     rows = []
 
-    def add(label: str, data: dict[str, Any] | None) -> None:
+    def add(label: str, data: dict[str, Any] | None, rev: str) -> None:
         metrics = ((data or {}).get("metrics") or {}).get(str(METRICS_FILE), {}).get("data")
         if not metrics:
             return  # a commit before the pipeline ran, or a failed/queued experiment
         params = ((data or {}).get("params") or {}).get("params.yaml", {}).get("data") or {}
         flat = pd.json_normalize(params).iloc[0].to_dict() if params else {}  # "train.seed": 42
-        rows.append({"experiment": label, "params": flat, "metrics": metrics})
+        rows.append({"experiment": label, "params": flat, "metrics": metrics, "rev": rev})
 
     head = next((commit for commit in shown if commit["rev"] != "workspace"), None)
     for commit in shown:
         name = commit.get("name")
         rev = commit["rev"] if commit["rev"] == "workspace" else commit["rev"][:7]
-        add(f"{name} ({rev})" if name and name != rev else rev, commit.get("data"))
+        add(f"{name} ({rev})" if name and name != rev else rev, commit.get("data"), commit["rev"])
         if not (all_commits or commit is head):
             continue
         for experiment in commit.get("experiments") or []:
             for run in experiment.get("revs") or []:
                 label = run.get("name") or run["rev"][:7]
-                add(f"{label} (on {rev})", run.get("data"))
+                add(f"{label} (on {rev})", run.get("data"), run["rev"])
     return rows
 
 
@@ -185,14 +187,28 @@ def experiments_table(rows: list[dict[str, Any]]) -> str:
         [
             row["experiment"],
             *(row["params"].get(key, "-") for key in differ),
-            *(column(row["metrics"]) for column in METRIC_COLUMNS.values()),
-            *(with_ci((row["metrics"].get("sets") or {}).get(name) or {}) for name in set_names),
+            *(
+                marked(column(row["metrics"]), row, "test")
+                if key == HEADLINE
+                else column(row["metrics"])
+                for key, column in METRIC_COLUMNS.items()
+            ),
+            *(
+                marked(with_ci((row["metrics"].get("sets") or {}).get(name) or {}), row, name)
+                for name in set_names
+            ),
         ]
         for row in rows
     ]
     return table(
         ["experiment", *differ, *METRIC_COLUMNS, *(f"{name} win rate" for name in set_names)], body
     )
+
+
+def marked(cell: str, row: dict[str, Any], name: str) -> str:
+    """A win-rate cell with the paired test against the baseline row, where there is one."""
+    found = (row.get("marks") or {}).get(name)
+    return f"{cell} ({found})" if found and cell != "-" else cell
 
 
 def metrics_diff_table(diff: dict[str, Any]) -> str:
@@ -310,6 +326,7 @@ def dvc_sections(opts: argparse.Namespace) -> str:
     try:
         rows = experiment_rows(dvc_json(*exp_show_args(opts.all_commits)), opts.all_commits)
         rows = sort_rows(rows, opts.sort_by, opts.ascending)
+        paired_marks(rows)
         experiments = experiments_table(rows) if rows else "No run with metrics yet."
     except RuntimeError as exc:
         experiments = f"`dvc exp show` could not answer here: {exc}"
@@ -320,14 +337,20 @@ def dvc_sections(opts: argparse.Namespace) -> str:
         "(`make report ALL_COMMITS=1` adds every commit)"
     )
     order = "lowest" if opts.ascending else "highest"
-    try:
-        diff = metrics_diff_table(dvc_json("metrics", "diff") or {})
-    except RuntimeError as exc:
-        diff = f"`dvc metrics diff` could not answer here: {exc}"
+    against = headline_diff()
+    if opts.metrics_diff:
+        try:
+            dump = metrics_diff_table(dvc_json("metrics", "diff") or {})
+        except RuntimeError as exc:
+            dump = f"`dvc metrics diff` could not answer here: {exc}"
+        against += f"\n\nEvery metric that changed (`dvc metrics diff`):\n\n{dump}"
     return (
         f"## Experiments\n\n{shown}, with the params that differ between them; "
-        f"{order} `{opts.sort_by}` first.\n\n{experiments}\n\n"
-        f"## This workspace against the last commit (`dvc metrics diff`)\n\n{diff}"
+        f"{order} `{opts.sort_by}` first. Each win rate carries the paired test against the "
+        f"baseline row (`rewardlab diff`): the difference and its p-value where it is beyond "
+        f"noise (p < 0.05), ≈ where it is not.\n\n{experiments}\n\n"
+        f"## This workspace against the last commit (paired, `rewardlab diff HEAD workspace`)"
+        f"\n\n{against}"
     )
 
 
@@ -362,6 +385,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "dotted for nested ones, e.g. calibration.ece)",
     )
     parser.add_argument("--ascending", action="store_true", help="lowest first (ECE, loss)")
+    parser.add_argument(
+        "--metrics-diff",
+        action="store_true",
+        help="also list every metric that changed since the last commit (`dvc metrics diff`)",
+    )
     opts = parser.parse_args(argv)
     metrics, scores, curves = read_run()
     inputs = {"metrics": metrics, "scores": scores, "curves": curves}
