@@ -26,7 +26,7 @@ import numpy as np
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_file
 from rewardlab.data.rendering import Content
-from rewardlab.data.sources import jsonl
+from rewardlab.data.sources import jsonl, local
 from rewardlab.evaluation.stats import bootstrap_ci, win_rate
 from rewardlab.model.loading import load_reward_model
 from rewardlab.model.scoring import PRECISIONS, score_responses
@@ -63,11 +63,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def read_rows(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    """Rows of a .jsonl or .csv file, with the line each row ends on (for error messages)."""
+    """Rows of a .jsonl or .csv file, with the line each row ends on (for error messages).
+
+    A missing path is said to be missing before its file type is judged, and a file of no rows
+    says what it holds (0 bytes, blank lines, a header), as prepare says it of ``data.source``.
+    """
+    if not path.exists():
+        raise UserError(f"--input {path}: no such file or folder{local.where(str(path))}.")
+    if path.is_dir():
+        raise UserError(f"--input {path}: is a folder; give a {' or '.join(FORMATS)} file.")
     if path.suffix.lower() not in FORMATS:
         raise UserError(f"--input {path}: use a {' or '.join(FORMATS)} file.")
-    if not path.is_file():
-        raise UserError(f"--input {path}: no such file.")
+    if found := local.file_emptiness(path):  # a BOM-only line would read as bad JSON
+        raise UserError(f"--input {path}: {found}; no rows to score.")
     rows, lines = [], []
     if path.suffix.lower() == ".jsonl":
         try:
@@ -89,7 +97,7 @@ def read_rows(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
                 rows.append(row)
                 lines.append(reader.line_num)
     if not rows:
-        raise UserError(f"--input {path}: no rows to score.")
+        raise UserError(f"--input {path}: holds no rows to score.")
     return rows, lines
 
 

@@ -9,21 +9,31 @@ answer's failure mode), ``topic`` and ``topic_group`` (what prepare's held-out-t
 
 Local inputs are only read: nothing is written next to them (the ``datasets`` cache lives in
 ``HF_HOME``), and rows are handed on as they are, so prepare can count the unusable ones.
+
+A source that holds no rows (an empty file, only blank lines, a CSV header, a zero-row Parquet
+file or saved dataset, a folder with no data files) and a local path that does not exist are
+each refused in one line that names the path and what was found (``sources/local.py``); a path
+that cannot be a Hub id never gets advice about the Hub.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from datasets import config as datasets_config
+from datasets.data_files import EmptyDatasetError
+from datasets.exceptions import DataFilesNotFoundError
 
 from rewardlab.core.errors import UserError
 from rewardlab.core.hub import resolve_pinned
 from rewardlab.core.params import DataParams, SourceParams
-from rewardlab.data.sources import jsonl
+from rewardlab.data.sources import jsonl, local
 from rewardlab.data.sources.generator import MAX_PAIRS, generate_pairs
 
 FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
@@ -65,8 +75,27 @@ def read_source(params: SourceParams, split: str, key: str) -> tuple[Dataset, st
     local). Evaluation sets look at its columns before mapping them (``evaluation/evalsets.py``)."""
     path = Path(params.source).expanduser()
     if path.exists():
-        return _load_local(path, split, key), None
-    return _load_hub(params, split, key)
+        dataset, commit = _load_local(path, split, key), None
+    elif local.is_local_path(params.source):
+        raise UserError(
+            f"{key}.source = {params.source!r}: no such file or folder"
+            f"{local.where(params.source)}. Fix the path, or create it before running "
+            "(a Hub dataset id is owner/name, without a file ending)."
+        )
+    else:
+        dataset, commit = _load_hub(params, split, key)
+    if len(dataset) == 0:  # a loader that accepted a source of no rows
+        found = "is empty (0 rows)" if path.is_file() else f"split {split!r} is empty (0 rows)"
+        raise empty_source(key, params.source, found)
+    return dataset, commit
+
+
+def empty_source(key: str, source: str, found: str) -> UserError:
+    """One line for a source that holds no rows: where, what was found, what to do."""
+    return UserError(
+        f"{key}.source = {source!r}: {found}. Put preference pairs in it, or point "
+        f"{key}.source at the file or folder that holds them."
+    )
 
 
 def _load_local(path: Path, split: str, key: str) -> Dataset:
@@ -77,6 +106,8 @@ def _load_local(path: Path, split: str, key: str) -> Dataset:
                 f"{key}.source = {str(path)!r}: unsupported file type {path.suffix!r} "
                 f"(use one of {', '.join(FILE_BUILDERS)}, a saved dataset folder or a Hub id)."
             )
+        if found := local.file_emptiness(path):  # before datasets prints its progress bars
+            raise empty_source(key, str(path), found)
         try:
             return load_dataset(builder, data_files=str(path), split="train")
         except Exception as exc:  # datasets wraps parser errors in several types
@@ -87,13 +118,53 @@ def _load_local(path: Path, split: str, key: str) -> Dataset:
                 f"{where or _root_cause(exc)}"
             ) from None
     if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
-        saved = load_from_disk(str(path))
-        if isinstance(saved, DatasetDict):
-            return _pick_split(saved, split, str(path), key)
-        return saved
+        return _load_saved(path, split, key)
     # A folder in the Hub's layout (e.g. a cloned dataset repo with data/train-*.parquet).
-    dataset = load_dataset(str(path), cache_dir=_folder_cache(path))
+    if found := local.folder_emptiness(path):
+        raise empty_source(key, str(path), found)
+    try:
+        with _quiet_card():
+            dataset = load_dataset(str(path), cache_dir=_folder_cache(path))
+    except (EmptyDatasetError, DataFilesNotFoundError):  # files, but none datasets can read
+        found = (
+            f"holds no data files (found only {local.listing(path)}; "
+            f"expected {', '.join(FILE_BUILDERS)} files, in it or in data/)"
+        )
+        raise empty_source(key, str(path), found) from None
+    except Exception:
+        if found := local.folder_emptiness(path, partly=True):  # what datasets failed on
+            raise empty_source(key, str(path), found) from None
+        raise
     return _pick_split(dataset, split, str(path), key)
+
+
+@contextmanager
+def _quiet_card() -> Iterator[None]:
+    """Silence huggingface_hub's "Repo card metadata block was not found" for a folder whose
+    README has no YAML header: normal for a folder of files, and a second stderr line under the
+    one-line message of a source that is refused."""
+    card = logging.getLogger("huggingface_hub.repocard")
+    level = card.level
+    card.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        card.setLevel(level)
+
+
+def _load_saved(path: Path, split: str, key: str) -> Dataset:
+    """A ``save_to_disk`` folder; of a DatasetDict, only ``split`` is loaded, so another split
+    of no rows (which ``datasets`` cannot load) is no obstacle to reading this one."""
+    if not (path / "dataset_dict.json").exists():
+        if found := local.saved_emptiness(path):
+            raise empty_source(key, str(path), found)
+        return load_from_disk(str(path))
+    splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
+    if split not in splits:
+        raise _no_split(split, splits, str(path), key)
+    if found := local.saved_emptiness(path / split):
+        raise empty_source(key, str(path), f"split {split!r} {found}")
+    return load_from_disk(str(path / split))
 
 
 def _folder_cache(folder: Path) -> str:
@@ -159,11 +230,15 @@ def _load_hub(params: SourceParams, split: str, key: str) -> tuple[Dataset, str 
 
 def _pick_split(data: DatasetDict, split: str, where: str, key: str) -> Dataset:
     if split not in data:
-        raise UserError(
-            f"{key}.split = {split!r} not found in {where} (splits: {', '.join(data)}). "
-            f"Set {key}.split (or data.test_split) to one of them."
-        )
+        raise _no_split(split, list(data), where, key)
     return data[split]
+
+
+def _no_split(split: str, splits: list[str], where: str, key: str) -> UserError:
+    return UserError(
+        f"{key}.split = {split!r} not found in {where} (splits: {', '.join(splits)}). "
+        f"Set {key}.split (or data.test_split) to one of them."
+    )
 
 
 def map_columns(dataset: Dataset, params: SourceParams, key: str) -> Dataset:
