@@ -9,6 +9,11 @@ rendered conversations; so the model reads a set as it read its training data.
 
 A set's ``category`` column is kept for per-category figures; with ``columns.category`` unset, a
 column named ``category`` or RewardBench's ``subset`` is used when the set has one.
+
+A set whose ``chosen`` and ``rejected`` hold *lists* of completions (RewardBench 2) is a best-of-N
+set: ``evaluation/bestofn.py`` cleans it, and its completions are rendered with this module's
+``set_rendering``, as a pairwise set of the same format would be. Its ``id`` column, when it has
+one, is kept (RewardBench 2's Ties score reads it).
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from rewardlab.data.formats import Format
 from rewardlab.data.rendering import rendering_spec
 from rewardlab.data.sources.loading import load_pairs, map_columns, read_source
 from rewardlab.data.tokenizing import render_split, tokenize_split
+from rewardlab.evaluation.bestofn import BestOfNSet, clean_rows, is_bestofn, tokenize_rows
 from rewardlab.model.loading import load_tokenizer
 
 CATEGORY_COLUMNS = ("category", "subset")  # looked for when columns.category is not set
+ID_COLUMN = "id"  # a row's id, kept when the set has one (RewardBench 2's Ties rows: "ref:N")
 # prepare's messages name the training data's keys; for a set, its own keys are meant.
 DATA_KEY = re.compile(r"\bdata\.(?=source|split|revision|format|columns)")
 
@@ -39,7 +46,7 @@ def load_evaluation_sets(
     metadata: dict[str, Any],
     use_chat_template: bool,
     reserved: Iterable[str] = (),
-) -> dict[str, Dataset]:
+) -> dict[str, Dataset | BestOfNSet]:
     """Every named set, tokenized for the trained model; ``reserved``: names already taken."""
     taken = set(reserved)
     for name in specs:
@@ -63,11 +70,13 @@ def load_evaluation_set(
     tokenizer: PreTrainedTokenizerBase,
     metadata: dict[str, Any],
     use_chat_template: bool,
-) -> Dataset:
+) -> Dataset | BestOfNSet:
     """Read, clean, render and tokenize one set; its rows keep their category."""
     key = f"evaluate.sets.{name}"
     try:
         rows, data = read_rows(spec, key)
+        if is_bestofn(rows):
+            return load_bestofn(name, rows, spec, tokenizer, metadata, use_chat_template)
         fmt = choose_format(rows, spec.format)
     except UserError as exc:  # prepare's words, for the set's keys
         message = DATA_KEY.sub(f"{key}.", str(exc)).removeprefix("prepare: ")
@@ -92,6 +101,25 @@ def load_evaluation_set(
     return features
 
 
+def load_bestofn(
+    name: str,
+    rows: list[dict],
+    spec: EvalSetParams,
+    tokenizer: PreTrainedTokenizerBase,
+    metadata: dict[str, Any],
+    use_chat_template: bool,
+) -> BestOfNSet:
+    """A best-of-N set, cleaned row by row and tokenized as a pairwise set of its format."""
+    kept, fmt, dropped = clean_rows(rows, spec.format, f"evaluate.sets.{name}")
+    rendering = set_rendering(fmt, tokenizer, metadata, use_chat_template)
+    bestofn = tokenize_rows(kept, fmt, tokenizer, metadata, rendering)
+    print(
+        f"evaluate: set {name!r}: {len(kept)} prompts of best-of-N, "
+        f"{sum(bestofn.sizes)} completions ({fmt.type}); {describe_drops(dropped)}"
+    )
+    return bestofn
+
+
 def read_rows(spec: EvalSetParams, key: str) -> tuple[list[dict], DataParams]:
     """The set's rows under canonical column names, and the data params that describe them."""
     if spec.source == "builtin":
@@ -107,7 +135,10 @@ def read_rows(spec: EvalSetParams, key: str) -> tuple[list[dict], DataParams]:
         format=spec.format,
         columns=spec.columns.model_copy(update={"category": category}),
     )
-    return map_columns(raw, data, key).to_list(), data
+    rows = map_columns(raw, data, key).to_list()
+    if rows and ID_COLUMN in raw.column_names and ID_COLUMN not in rows[0]:
+        rows = [{**row, ID_COLUMN: i} for row, i in zip(rows, raw[ID_COLUMN], strict=True)]
+    return rows, data
 
 
 def set_rendering(

@@ -13,7 +13,10 @@ A held-out split measures memory as much as generalisation when it comes from th
 training, so the same figures are reported under ``sets`` for every other held-out split of the
 features (e.g. ``test_seen_topics``) and every ``evaluate.sets`` entry (``evaluation/evalsets.py``
 loads them and renders them as training was rendered). Where a set has categories, each category
-gets its own win rate; a set in RewardBench's layout also gets RewardBench's section scores.
+gets its own win rate; a set in RewardBench's layout also gets RewardBench's section scores. A
+best-of-N set (RewardBench 2: lists of correct and incorrect completions per prompt) is scored
+per prompt by ``evaluation/bestofn.py`` and summarised with the same keys
+(``evaluation/bestofn_summary.py``), plus RewardBench 2's own scores.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_dir, atomic_file, write_json
 from rewardlab.core.params import params_from_argv
 from rewardlab.core.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, PAIRS_DIR, SCORES_FILE
+from rewardlab.evaluation.bestofn import BestOfNSet, bestofn_frame, score_with_model
+from rewardlab.evaluation.bestofn_summary import summarize_bestofn, write_bestofn_scores
 from rewardlab.evaluation.evalsets import load_evaluation_sets
 from rewardlab.evaluation.pair_scores import write_pair_scores
 from rewardlab.evaluation.pairs import per_pair_frame, score_pairs, untrained_model
@@ -65,8 +70,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     sets = load_evaluation_sets(
         params.evaluate.sets, metadata, params.featurize.use_chat_template, reserved=features
     )
-    scored = {**held_out, **sets}
+    bestofn = {name: s for name, s in sets.items() if isinstance(s, BestOfNSet)}
+    scored = {**held_out, **{name: s for name, s in sets.items() if name not in bestofn}}
     trained = {name: score_pairs(model, tokenizer, s, batch_size) for name, s in scored.items()}
+    ranked = {
+        name: score_with_model(model, tokenizer, s, batch_size) for name, s in bestofn.items()
+    }
     stats = train_reward_stats(
         model,
         tokenizer.pad_token_id,
@@ -81,12 +90,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         name: score_pairs(untrained_base, tokenizer, s, batch_size) for name, s in scored.items()
     }
     frames = {name: per_pair_frame(scored[name], trained[name], untrained[name]) for name in scored}
+    bestofn_frames = {
+        name: bestofn_frame(
+            s, ranked[name], score_with_model(untrained_base, tokenizer, s, batch_size)
+        )
+        for name, s in bestofn.items()
+    }
     with atomic_dir(PAIRS_DIR) as folder:  # every set's per-pair rewards, for `rewardlab diff`
         write_pair_scores(folder, scored, frames)
+        write_bestofn_scores(folder, bestofn, bestofn_frames)
     headline = frames.pop("test")
     metrics = summarize(headline, params.evaluate)
-    if frames:
-        metrics["sets"] = {name: summarize_set(f, params.evaluate) for name, f in frames.items()}
+    blocks = {name: summarize_set(f, params.evaluate) for name, f in frames.items()}
+    blocks |= {name: summarize_bestofn(f, params.evaluate) for name, f in bestofn_frames.items()}
+    if blocks:
+        metrics["sets"] = blocks
     metrics["reward_stats"] = stats  # for normalising rewards (rewardlab.model.normalization)
     write_scores(headline)
     write_json(METRICS_FILE, metrics)
