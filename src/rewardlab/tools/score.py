@@ -4,12 +4,16 @@
 
 The input is ``.jsonl`` or ``.csv``. With ``prompt``, ``chosen`` and ``rejected`` columns every row
 gets ``chosen_reward``, ``rejected_reward`` and ``margin``, and a summary (pairs, win rate with
-its 95% CI) is printed; with ``prompt`` and ``response`` every row gets one ``reward``. Other
-columns pass through. In .jsonl input a prompt or response may also be a list of
-``{"role", "content"}`` messages. Texts are rendered as training rendered them (the role template
-or chat template in the model's metadata), scored in length-sorted batches without gradients,
-and written in input order. A malformed row stops everything, naming its line, before any output
-is written.
+its 95% CI) is printed; with ``prompt`` and ``response`` every row gets one ``reward``. Rows with
+a *list* of completions (.jsonl) get one reward per completion, as lists in the same order:
+RewardBench 2's rows (``chosen`` and ``rejected`` lists) get ``chosen_rewards`` and
+``rejected_rewards``, with the best-of-N accuracy printed (a row is right when a correct
+completion outscores every incorrect one; ties at the top share the credit); a ``responses``
+list (``--responses-column``) gets ``rewards``. Other columns pass through. In .jsonl input a
+prompt or response may also be a list of ``{"role", "content"}`` messages. Texts are rendered as
+training rendered them (the role template or chat template in the model's metadata), scored in
+length-sorted batches without gradients, and written in input order. A malformed row stops
+everything, naming its line, before any output is written.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_file
 from rewardlab.data.rendering import Content
 from rewardlab.data.sources import jsonl, local
-from rewardlab.evaluation.stats import bootstrap_ci, win_rate
+from rewardlab.evaluation.bestofn import is_completion_list
+from rewardlab.evaluation.stats import bootstrap_ci, bootstrap_mean_ci, top_credit, win_rate
 from rewardlab.model.loading import load_reward_model
 from rewardlab.model.scoring import PRECISIONS, score_responses
 
@@ -50,6 +55,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         ("chosen", "the preferred response (pairs)"),
         ("rejected", "the other response (pairs)"),
         ("response", "the one response to score (single responses)"),
+        ("responses", "a list of responses to score (one reward each)"),
     ):
         parser.add_argument(f"--{name}-column", default=name, help=f"input column with {what}")
     parser.add_argument("--batch-size", type=int, default=64, help="sequences per batch")
@@ -135,18 +141,89 @@ def _is_messages(value: Any) -> bool:
 
 
 def choose_mode(rows: list[dict], args: argparse.Namespace) -> tuple[str, ...]:
-    """Pairs when the first row has chosen and rejected columns, else single responses."""
+    """Pairs when the first row has chosen and rejected columns, else single responses, else a
+    list of responses."""
     present = set(rows[0])
     pair = (args.prompt_column, args.chosen_column, args.rejected_column)
     single = (args.prompt_column, args.response_column)
-    for columns in (pair, single):
+    many = (args.prompt_column, args.responses_column)
+    for columns in (pair, single, many):
         if set(columns) <= present:
             return columns
     raise UserError(
         f"--input {args.input}: found columns {', '.join(rows[0])}; need "
-        f"{', '.join(pair)} (pairs) or {', '.join(single)} (responses). Map other names with "
-        "--prompt-column, --chosen-column, --rejected-column or --response-column."
+        f"{', '.join(pair)} (pairs, or lists of completions), {', '.join(single)} (responses) "
+        f"or {', '.join(many)} (a list of responses). Map other names with --prompt-column, "
+        "--chosen-column, --rejected-column, --response-column or --responses-column."
     )
+
+
+def is_listed(rows: list[dict], columns: Sequence[str], args: argparse.Namespace) -> bool:
+    """Whether the rows hold lists of completions: a ``responses`` column, or RewardBench 2's
+    chosen/rejected lists (a list of messages is one conversational answer, not a list)."""
+    return columns[-1] == args.responses_column or is_completion_list(rows[0].get(columns[1]))
+
+
+def completion_lists(
+    rows: list[dict], lines: list[int], columns: Sequence[str], path: Path
+) -> dict[str, list[list[Content]]]:
+    """The named list columns, each completion a text or a message list; the first bad row
+    stops with its line."""
+    prompts = texts(rows, lines, columns[:1], path)[columns[0]]
+    out: dict[str, list] = {columns[0]: prompts}
+    for column in columns[1:]:
+        out[column] = []
+        for row, number in zip(rows, lines, strict=True):
+            value = row.get(column)
+            if not is_completion_list(value) or not all(
+                isinstance(c, str) or _is_messages(c) for c in value
+            ):
+                raise UserError(
+                    f"{path}, line {number}: column {column!r} is not a non-empty list of texts "
+                    "or of {role, content} message lists."
+                )
+            out[column].append(value)
+    return out
+
+
+def flatten(
+    values: dict[str, list], columns: Sequence[str], listed: bool
+) -> tuple[list[Content], list[Content]]:
+    """(prompt, response) of every response to score, column by column, row by row: one pass of
+    length-sorted batches for all of them, as evaluate does."""
+    prompts, responses = [], []
+    for column in columns[1:]:
+        for prompt, cell in zip(values[columns[0]], values[column], strict=True):
+            for response in cell if listed else [cell]:
+                prompts.append(prompt)
+                responses.append(response)
+    return prompts, responses
+
+
+def listed_rows(
+    rows: list[dict], values: dict[str, list], columns: Sequence[str], flat: list[float]
+) -> list[dict]:
+    """Each row with a reward list per list column (``chosen_rewards``/``rejected_rewards``, or
+    ``rewards`` for a responses column), from the rewards in :func:`flatten`'s order; prints the
+    best-of-N accuracy of chosen/rejected lists, or the mean reward."""
+    names = {column: "rewards" if len(columns) == 2 else f"{column}_rewards"
+             for column in columns[1:]}  # fmt: skip
+    added: list[dict] = [{} for _ in rows]
+    rest = iter(round(r, DIGITS) for r in flat)
+    for column in columns[1:]:
+        for fields, completions in zip(added, values[column], strict=True):
+            fields[names[column]] = [next(rest) for _ in completions]
+    if len(columns) == 2:
+        print(f"score: {len(rows)} rows, {len(flat)} responses, mean reward {np.mean(flat):.4f}")
+    else:
+        chosen, rejected = (names[column] for column in columns[1:])
+        credit = np.asarray([top_credit(a[chosen] + a[rejected], len(a[chosen])) for a in added])
+        low, high = bootstrap_mean_ci(credit, CI_RESAMPLES, CI_SEED)
+        print(
+            f"score: {len(rows)} prompts, best-of-N accuracy {credit.mean():.3f} (95% CI "
+            f"{low:.3f}-{high:.3f}; ties at the top share the credit)"
+        )
+    return [{**row, **fields} for row, fields in zip(rows, added, strict=True)]
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -166,23 +243,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise UserError(f"--output {args.output}: use a {' or '.join(FORMATS)} file.")
     rows, lines = read_rows(args.input)
     columns = choose_mode(rows, args)
-    values = texts(rows, lines, columns, args.input)
+    listed = is_listed(rows, columns, args)
+    values = (completion_lists if listed else texts)(rows, lines, columns, args.input)
     sides = [values[column] for column in columns[1:]]  # [response] or [chosen, rejected]
+    prompts, responses = flatten(values, columns, listed)
     model, tokenizer, metadata = load_reward_model(args.model)
     # Every side in one call, as evaluate does: one pass of length-sorted batches.
     flat = score_responses(
-        model,
-        tokenizer,
-        metadata,
-        values[columns[0]] * len(sides),
-        [text for side in sides for text in side],
-        args.batch_size,
-        args.precision,
+        model, tokenizer, metadata, prompts, responses, args.batch_size, args.precision
     )
     rewards = [
         [round(r, DIGITS) for r in flat[i : i + len(rows)]] for i in range(0, len(flat), len(rows))
     ]
-    if len(sides) == 1:
+    if listed:
+        scored = listed_rows(rows, values, columns, flat)
+    elif len(sides) == 1:
         scored = [{**row, "reward": r} for row, r in zip(rows, rewards[0], strict=True)]
         print(f"score: {len(rows)} responses, mean reward {np.mean(rewards[0]):.4f}")
     else:
