@@ -16,17 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from rewardlab.core.params import EvaluateParams
-from rewardlab.evaluation.bestofn import BestOfNSet
 from rewardlab.evaluation.pair_scores import pair_id, write_records
 from rewardlab.evaluation.rewardbench2 import Prompt, rewardbench2_scores
 from rewardlab.evaluation.stats import bootstrap_mean_ci, top_credit
 from rewardlab.evaluation.summary import DIGITS, _round
+
+if TYPE_CHECKING:  # the set's type only: this module's figures need no model code
+    from rewardlab.evaluation.bestofn import BestOfNSet
 
 
 def credits(scores: Sequence[Sequence[float]], num_correct: Sequence[int]) -> np.ndarray:
