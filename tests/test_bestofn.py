@@ -279,6 +279,22 @@ def conversational_row() -> dict:
     }
 
 
+def test_conversational_rows_are_dropped_for_the_reasons_a_pair_would_be():
+    row = conversational_row()
+    user_only = [{"role": "user", "content": "x"}]
+    rows = [
+        row,
+        {**row, "rejected": [user_only]},  # no_assistant_turn
+        {**row, "chosen": [[{"role": "bot", "content": "4."}]]},  # bad_message
+        {**row, "prompt": []},  # empty
+        {**row, "chosen": ["4."]},  # mixed_format: a text among conversations
+    ]
+    kept, fmt, dropped = clean_rows(rows, "auto", "evaluate.sets.x")
+    assert (len(kept), fmt.type) == (1, "conversational")
+    assert dropped == {"no_assistant_turn": 1, "bad_message": 1, "empty": 1, "mixed_format": 1}
+    assert kept[0]["prompt"] == row["prompt"]
+
+
 def metadata(model: Path) -> dict:
     return {
         "model": {"name_or_path": str(model)},

@@ -105,11 +105,8 @@ def row_kind(row: Mapping[str, Any]) -> str | None:
     first = row.get("chosen")
     if not is_completion_list(first) or not isinstance(row.get("prompt"), str | list):
         return None
-    return (
-        "standard"
-        if isinstance(row["prompt"], str) and isinstance(first[0], str)
-        else ("conversational")
-    )
+    texts = isinstance(row["prompt"], str) and isinstance(first[0], str)
+    return "standard" if texts else "conversational"
 
 
 def clean_row(row: Mapping[str, Any], kind: str) -> dict[str, Any] | str:
@@ -127,6 +124,8 @@ def clean_row(row: Mapping[str, Any], kind: str) -> dict[str, Any] | str:
         return "mixed_format"
     elif not isinstance(row["prompt"], list) or not all(map(_is_message, row["prompt"])):
         return "bad_message"
+    elif not any(m["content"].strip() for m in row["prompt"]):
+        return "empty"
     else:
         prompt = as_messages(row["prompt"], "user")
     completions: list[Content] = []
