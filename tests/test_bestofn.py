@@ -25,7 +25,12 @@ from rewardlab.evaluation.bestofn_summary import (
 from rewardlab.evaluation.comparison import compare_sets, mcnemar_exact
 from rewardlab.evaluation.evalsets import load_evaluation_sets
 from rewardlab.evaluation.pair_scores import pair_id, read_pair_scores
-from rewardlab.evaluation.rewardbench2 import Prompt, rewardbench2_scores, ties_score
+from rewardlab.evaluation.rewardbench2 import (
+    Prompt,
+    check_ties_ids,
+    rewardbench2_scores,
+    ties_score,
+)
 from rewardlab.evaluation.stats import bootstrap_mean_ci, top_credit
 from rewardlab.model.loading import load_tokenizer
 
@@ -205,6 +210,11 @@ def test_a_set_without_subsets_has_no_rewardbench2_block_and_bad_ties_ids_say_so
     assert rewardbench2_scores([]) is None
     with pytest.raises(UserError, match="Ties row's id is '7'"):
         ties_score([Prompt([1, 0], 1, "Ties", "7")])
+    with pytest.raises(
+        UserError, match=r"evaluate\.sets\.x: a row of the Ties subset has the id '7'"
+    ):
+        check_ties_ids([("Math", "7"), ("ties", "7"), ("Ties", "ref:1")], "evaluate.sets.x")
+    check_ties_ids([("Math", "7"), ("Ties", "tied:3"), (None, None)], "evaluate.sets.x")
 
 
 def test_the_prompt_level_bootstrap_matches_resampling_prompts():

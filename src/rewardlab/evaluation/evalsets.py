@@ -33,6 +33,7 @@ from rewardlab.data.rendering import rendering_spec
 from rewardlab.data.sources.loading import load_pairs, map_columns, read_source
 from rewardlab.data.tokenizing import render_split, tokenize_split
 from rewardlab.evaluation.bestofn import BestOfNSet, clean_rows, is_bestofn, tokenize_rows
+from rewardlab.evaluation.rewardbench2 import check_ties_ids
 from rewardlab.model.loading import load_tokenizer
 
 CATEGORY_COLUMNS = ("category", "subset")  # looked for when columns.category is not set
@@ -110,7 +111,9 @@ def load_bestofn(
     use_chat_template: bool,
 ) -> BestOfNSet:
     """A best-of-N set, cleaned row by row and tokenized as a pairwise set of its format."""
-    kept, fmt, dropped = clean_rows(rows, spec.format, f"evaluate.sets.{name}")
+    key = f"evaluate.sets.{name}"
+    kept, fmt, dropped = clean_rows(rows, spec.format, key)
+    check_ties_ids(((row["category"], row["id"]) for row in kept), key)
     rendering = set_rendering(fmt, tokenizer, metadata, use_chat_template)
     bestofn = tokenize_rows(kept, fmt, tokenizer, metadata, rendering)
     print(

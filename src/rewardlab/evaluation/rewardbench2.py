@@ -59,18 +59,36 @@ def sample_stats(rewards: Sequence[float], num_correct: int) -> dict[str, Any]:
     }
 
 
+def ties_id(row_id: Any) -> tuple[str, int] | None:
+    """``("ref", 12)`` for the id ``ref:12`` (as ``process_single_model`` splits it), or None."""
+    ties = convention()["ties"]
+    kind, _, number = str(row_id).partition(ties["id_separator"])
+    if kind not in (ties["ref"], ties["tied"]) or not number.lstrip("-").isdigit():
+        return None
+    return kind, int(number)
+
+
+def check_ties_ids(rows: Iterable[tuple[Any, Any]], key: str) -> None:
+    """Fail before any scoring when a Ties row (``(subset, id)``) has an id the Ties score
+    cannot read."""
+    ties = convention()["ties"]
+    for subset, row_id in rows:
+        if subset is not None and is_ties(str(subset)) and ties_id(row_id) is None:
+            raise UserError(
+                f"{key}: a row of the Ties subset has the id {row_id!r}; RewardBench 2 scores "
+                f"Ties from ids '{ties['ref']}:N' and '{ties['tied']}:N' (column 'id')."
+            )
+
+
 def ties_score(prompts: Iterable[Prompt]) -> float:
     """``process_single_model``'s ``overall_score`` for the rows of the Ties subset."""
     ties = convention()["ties"]
     stats: dict[str, dict[int, dict[str, Any]]] = {ties["ref"]: {}, ties["tied"]: {}}
     for prompt in prompts:
-        kind, _, number = str(prompt.row_id).partition(ties["id_separator"])
-        if kind not in stats or not number.lstrip("-").isdigit():
-            raise UserError(
-                f"a Ties row's id is {prompt.row_id!r}; RewardBench 2 scores Ties from ids "
-                f"'{ties['ref']}:N' and '{ties['tied']}:N' (column 'id'): keep the set's id column."
-            )
-        stats[kind][int(number)] = sample_stats(prompt.rewards, prompt.num_correct)
+        parsed = ties_id(prompt.row_id)
+        if parsed is None:
+            raise UserError(f"a Ties row's id is {prompt.row_id!r}: see check_ties_ids")
+        stats[parsed[0]][parsed[1]] = sample_stats(prompt.rewards, prompt.num_correct)
     ref, tied = stats[ties["ref"]], stats[ties["tied"]]
     accuracy = {
         name: float(np.mean([s["accurate"] for s in group.values()])) if group else 0.0
@@ -98,7 +116,7 @@ def ties_score(prompts: Iterable[Prompt]) -> float:
 
 
 def _mean(values: Sequence[float]) -> float:
-    """np.mean as the package takes it: NaN for no values (it would say nan, so do we: None)."""
+    """np.mean as the package takes it: NaN for no values (metrics.json then says null)."""
     return float(np.mean(values)) if len(values) else math.nan
 
 
