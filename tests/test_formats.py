@@ -172,7 +172,7 @@ def test_the_sets_own_test_split_becomes_test_cleaned_the_same_way(tmp_path):
         load_pairs(data), PrepareParams(), data, Dataset.from_list(test_rows)
     )
     assert (stats["train_pairs"], stats["test_pairs"]) == (20, 6)
-    assert stats["test_split"] == {"from": "data.test_split", "split": "test"}
+    assert stats["test_split"] == {"from": "data.test_split", "split": "test", "shared_prompts": 0}
     assert stats["test_rows"]["dropped"]["duplicate"] == 1
     assert stats["format"] == {"type": "standard", "prompt": "implicit"}
     assert splits["test"][0]["prompt"].endswith("(question 20).\n\nAssistant:")

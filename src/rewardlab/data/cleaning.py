@@ -2,7 +2,8 @@
 counted by reason, and the held-out split made the same on every run.
 
 Used by the prepare stage for the training source and by evaluation sets, so a set is cleaned
-exactly as training data is.
+exactly as training data is. Rows of rated completions (``data.pairs_from``) are first made into
+candidate pairs (``ratings.py``), then cleaned like any pair.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from rewardlab.data.formats import (
     Format,
     detect_format,
     drop_reasons,
+    is_tie,
     normalise,
     to_margin,
 )
-from rewardlab.data.splitting import split_rows
+from rewardlab.data.ratings import ROW, Expanded, expand, ratings_stats
+from rewardlab.data.splitting import prompt_key, split_rows
 
 FORMAT_PARAM = "data.format"
 
@@ -42,6 +45,8 @@ class Cleaned:
     dropped: Counter[str] = field(default_factory=Counter)
     first_dropped: dict[str, tuple[int, str]] = field(default_factory=dict)
     """Reason → (row number, column) of its first occurrence, to point a person at it."""
+    details: dict[str, str] = field(default_factory=dict)
+    """Reason → what exactly was wrong at that first occurrence, when the reason alone is vague."""
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -90,7 +95,10 @@ def clean_pairs(
     cleaned, seen, rows_in = Cleaned([], 0), set(), 0
     for number, row in enumerate(rows):
         rows_in += 1
-        result = normalise(row, fmt)
+        if columns.tie is not None and is_tie(row.get("tie")):
+            result: dict[str, Any] | Dropped = Dropped("tie", "tie")
+        else:
+            result = normalise(row, fmt)
         if not isinstance(result, Dropped):
             result = _with_extras(result, row, data)
         if not isinstance(result, Dropped):
@@ -103,7 +111,7 @@ def clean_pairs(
         if isinstance(result, Dropped):
             cleaned.dropped[result.reason] += 1
             column = getattr(columns, result.column, None) or result.column
-            cleaned.first_dropped.setdefault(result.reason, (number, column))
+            cleaned.first_dropped.setdefault(result.reason, (row.get(ROW, number), column))
             continue
         cleaned.pairs.append(result)
     cleaned.rows_in = rows_in
@@ -118,7 +126,9 @@ def _with_extras(
     if columns.category is not None or "category" in row:  # mapped, or the builtin's own
         value = row.get("category")
         pair["category"] = None if value is None else str(value)
-    if columns.margin is not None:
+    if data.pairs_margin:  # the score difference, computed by ratings.expand
+        pair["margin"] = row["margin"]
+    elif columns.margin is not None:
         margin = to_margin(row.get("margin"))
         if margin is None:
             return Dropped("bad_margin", "margin")
@@ -142,9 +152,10 @@ def check_drops(cleaned: Cleaned, params: PrepareParams, split: str) -> None:
     where = ""
     if reason:
         number, column = cleaned.first_dropped[reason]
+        detail = f" ({cleaned.details[reason]})" if cleaned.details.get(reason) else ""
         where = (
             f" Most were dropped as {reason!r} ({count}), first at row {number} in column "
-            f"{column!r}: {drop_reasons()[reason]}."
+            f"{column!r}{detail}: {drop_reasons()[reason]}."
         )
     if not cleaned.pairs:
         raise UserError(
@@ -166,21 +177,30 @@ def prepare_splits(
     """Clean and split; return the splits and the stats that describe them.
 
     ``test_rows`` (the source's own test split) is cleaned the same way and becomes ``test``;
-    without it, a seeded ``prepare.test_size`` share of ``rows`` does.
+    training pairs whose prompt it shares are dropped (``prompt_in_test``). Without it, a seeded
+    ``prepare.test_size`` share of ``rows`` does, whole prompts at a time.
     """
-    raw = rows.to_list()
-    fmt = choose_format(raw, data.format)
     group = [params.group_column] if params.group_column else []
-    cleaned = clean_pairs(raw, fmt, data, keep=group)
+    cleaned, fmt, rated = clean_source(rows.to_list(), data, group)
     check_drops(cleaned, params, "train")
-    stats: dict[str, Any] = {**cleaned.stats(), "format": fmt.as_dict()}
     if test_rows is not None:
-        test = clean_pairs(test_rows.to_list(), fmt, data, keep=group)
+        test, _, test_rated = clean_source(test_rows.to_list(), data, group, fmt)
         check_drops(test, params, "test")
+        shared = _drop_shared_prompts(cleaned, test.pairs)
+        if shared:
+            check_drops(cleaned, params, "train")
         splits = {"train": cleaned.pairs, "test": test.pairs}
-        stats["test_split"] = {"from": "data.test_split", "split": data.test_split}
+        stats: dict[str, Any] = {**cleaned.stats(), "format": fmt.as_dict()}
+        stats["test_split"] = {
+            "from": "data.test_split",
+            "split": data.test_split,
+            "shared_prompts": shared,
+        }
         stats["test_rows"] = test.stats()
+        if test_rated is not None:
+            stats["test_rows"]["ratings"] = ratings_stats(test_rated, test.pairs, data)
     else:
+        stats = {**cleaned.stats(), "format": fmt.as_dict()}
         splits, split_by = split_rows(
             cleaned.pairs, params.test_size, params.seed, params.group_column, params.seen_test_size
         )
@@ -190,15 +210,66 @@ def prepare_splits(
             "seed": params.seed,
         }
         stats["split_by"] = split_by
+    if rated is not None:
+        stats["ratings"] = ratings_stats(rated, cleaned.pairs, data)
+    for split in splits.values():
+        for pair in split:
+            pair.pop(ROW, None)
     stats.update({f"{name}_pairs": len(pairs) for name, pairs in splits.items()})
+    stats["prompts"] = {
+        name: len({prompt_key(pair["prompt"]) for pair in pairs}) for name, pairs in splits.items()
+    }
     every = [pair for split in splits.values() for pair in split]
     stats["margin"] = _optional_column_stats(every, "margin", _margin_source(data))
     stats["category"] = _optional_column_stats(every, "category", data.columns.category)
     return splits, stats
 
 
+def clean_source(
+    raw: list[dict[str, Any]], data: DataParams, keep: Sequence[str], fmt: Format | None = None
+) -> tuple[Cleaned, Format, Expanded | None]:
+    """One split's rows cleaned, in the given format or the one they show; rows of rated
+    completions are expanded into candidate pairs first and their drops counted with the rest."""
+    rated = None
+    if data.pairs_from is not None:
+        rated = expand(raw, data)
+        raw = rated.pairs
+        if fmt is None and not raw:  # every row dropped: check_drops says why
+            fmt = Format("standard", "explicit")
+    else:
+        raw = [{**row, ROW: number} for number, row in enumerate(raw)]
+    fmt = fmt or choose_format(raw, data.format)
+    cleaned = clean_pairs(raw, fmt, data, keep=[*keep, ROW])
+    if rated is not None:
+        cleaned.rows_in += sum(rated.dropped.values())
+        cleaned.dropped.update(rated.dropped)
+        for reason, (number, column, detail) in rated.first_dropped.items():
+            cleaned.first_dropped.setdefault(reason, (number, column))
+            cleaned.details.setdefault(reason, detail)
+    return cleaned, fmt, rated
+
+
+def _drop_shared_prompts(train: Cleaned, test: list[dict[str, Any]]) -> int:
+    """Take training pairs whose prompt is also a test prompt out (counted as ``prompt_in_test``);
+    return how many distinct prompts the two splits shared."""
+    test_prompts = {prompt_key(pair["prompt"]) for pair in test}
+    kept, shared = [], set()
+    for pair in train.pairs:
+        key = prompt_key(pair["prompt"])
+        if key not in test_prompts:
+            kept.append(pair)
+            continue
+        shared.add(key)
+        train.dropped["prompt_in_test"] += 1
+        train.first_dropped.setdefault("prompt_in_test", (pair[ROW], "prompt"))
+    train.pairs = kept
+    return len(shared)
+
+
 def _margin_source(data: DataParams) -> str | None:
     columns = data.columns
+    if data.pairs_margin:
+        return f"(chosen's {columns.completion_scores} - rejected's) * {data.margin_scale}"
     if columns.margin is not None:
         return columns.margin
     if columns.score_chosen is not None:
