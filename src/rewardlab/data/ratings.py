@@ -58,7 +58,9 @@ def candidate_pairs(scores: Sequence[float], mode: str) -> tuple[list[tuple[int,
         candidates = [(best, j) for j in range(len(scores)) if j != best]
     else:
         candidates = [(i, j) for i in range(len(scores)) for j in range(i + 1, len(scores))]
-    pairs = [(i, j) if scores[i] > scores[j] else (j, i) for i, j in candidates if scores[i] != scores[j]]
+    pairs = [
+        (i, j) if scores[i] > scores[j] else (j, i) for i, j in candidates if scores[i] != scores[j]
+    ]
     return pairs, len(candidates) - len(pairs)
 
 

@@ -112,7 +112,9 @@ def _seen_rows(rows: Rows, group_column: str, count: int, rng: random.Random) ->
     return seen
 
 
-def _random_split(rows: Rows, blocks: list[list[int]], test_size: float, seed: int) -> dict[str, Rows]:
+def _random_split(
+    rows: Rows, blocks: list[list[int]], test_size: float, seed: int
+) -> dict[str, Rows]:
     """``datasets``' seeded ``train_test_split``, drawn over prompts (row positions when every
     prompt is unique) so the rows stay as they are (Arrow would add null keys to messages that
     other messages had)."""
