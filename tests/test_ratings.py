@@ -12,6 +12,7 @@ import pytest
 from datasets import Dataset
 
 from conftest import write_jsonl, write_params
+from ratings_fixtures import ULTRAFEEDBACK, ultrafeedback_rows
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import DataParams, PrepareParams, load_params
 from rewardlab.data.cleaning import prepare_splits
@@ -107,52 +108,6 @@ def test_without_pairs_margin_the_pairs_carry_no_margin():
         Dataset.from_list(mapped(ROWS)), PrepareParams(test_size=0.5), ratings("all")
     )
     assert "margin" not in splits["train"][0] and stats["margin"] is None
-
-
-def ultrafeedback_rows(n: int) -> list[dict]:
-    """UltraFeedback's raw layout (openbmb/UltraFeedback, train split): four rated completions
-    per instruction, each a mapping with the model, its response and its scores."""
-    return [
-        {
-            "source": "evol_instruct" if i % 2 else "flan_v2_niv2",
-            "instruction": f"Question {i}: how do {'ships float' if i % 2 else 'trees grow'}?",
-            "models": ["alpaca-7b", "gpt-4", "llama-2-7b-chat", "wizardlm-13b"],
-            "completions": [
-                {
-                    "model": model,
-                    "response": f"{model} says: answer {i}.",
-                    "overall_score": score,
-                    "fine-grained_score": score / 2,
-                    "annotations": {"helpfulness": {"Rating": "4", "Rationale": "clear"}},
-                    "critique": "fine",
-                    "custom_system_prompt": "",
-                    "principle": "helpfulness",
-                }
-                for model, score in zip(
-                    ["alpaca-7b", "gpt-4", "llama-2-7b-chat", "wizardlm-13b"],
-                    [6.5, 9, 6.5, 3] if i % 3 else [5, 5, 5, 5],
-                    strict=True,
-                )
-            ],
-            "correct_answers": ["None"],
-            "incorrect_answers": ["None"],
-        }
-        for i in range(n)
-    ]
-
-
-ULTRAFEEDBACK = {  # the README's copy-paste params, less the Hub id
-    "split": "train",
-    "pairs_from": "best_vs_rest",
-    "pairs_margin": True,
-    "columns": {
-        "prompt": "instruction",
-        "completions": "completions",
-        "completion_text": "response",
-        "completion_scores": "overall_score",
-        "category": "source",
-    },
-}
 
 
 def test_ultrafeedback_raw_ratings_through_the_prepare_stage(tmp_path, monkeypatch, capsys):

@@ -74,10 +74,12 @@ def split_rows(
         del splits["test_seen_topics"]
     empty = [name for name, split in splits.items() if not split]
     if empty:
+        linking = max(len(names) for names in linked.values())
+        why = f" ({linking} groups share prompts, so they go together)" if linking > 1 else ""
         raise UserError(
             f"prepare: splitting {len(rows)} pairs in {len(groups)} {group_column} groups with "
-            f"prepare.test_size = {test_size} leaves {', '.join(empty)} empty. Use more data "
-            "or change prepare.test_size."
+            f"prepare.test_size = {test_size} leaves {', '.join(empty)} empty{why}. Use more "
+            "data or change prepare.test_size (or prepare.group_column)."
         )
     return splits, group_column
 
