@@ -258,7 +258,11 @@ def test_mappings_without_completion_text_say_to_name_it(tmp_path, monkeypatch):
     ("data", "problem"),
     [
         ({"pairs_from": "all"}, "data.pairs_from = 'all' needs data.columns.completions"),
-        ({"columns": COLUMNS}, "data.columns.completions, data.columns.completion_scores are "),
+        (
+            {"columns": COLUMNS},
+            "data.columns.completions, data.columns.completion_scores: read only with "
+            "data.pairs_from set (best_vs_worst, best_vs_rest or all)",
+        ),
         ({"pairs_margin": True}, "data.pairs_margin needs data.pairs_from"),
         (
             {"pairs_from": "all", "columns": {**COLUMNS, "chosen": "best"}},

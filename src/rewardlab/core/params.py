@@ -123,7 +123,12 @@ def _pairs_from_problems(data: DataParams) -> list[str]:
     rated = ("completions", "completion_scores", "completion_text")
     if mode is None:
         named = [f"data.columns.{key}" for key in rated if getattr(columns, key) is not None]
-        problems = [f"{', '.join(named)} are read only with data.pairs_from set"] if named else []
+        problems = []
+        if named:
+            problems.append(
+                f"{', '.join(named)}: read only with data.pairs_from set (best_vs_worst, "
+                "best_vs_rest or all)"
+            )
         if data.pairs_margin:
             problems.append("data.pairs_margin needs data.pairs_from")
         return problems
