@@ -19,8 +19,9 @@ from hub_fixtures import (
 )
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import Columns, DataParams, FeaturizeParams, PrepareParams
-from rewardlab.data.cleaning import choose_format, clean_pairs, prepare_splits
+from rewardlab.data.cleaning import choose_format, clean_pairs
 from rewardlab.data.formats import Format, detect_format, normalise
+from rewardlab.data.preparation import prepare_splits
 from rewardlab.data.rendering import rendering_spec
 from rewardlab.data.sources.loading import load_pairs
 from rewardlab.data.tokenizing import render_split, tokenize_split

@@ -12,7 +12,7 @@ from datasets import Dataset
 from conftest import toy_pairs
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import DataParams, PrepareParams
-from rewardlab.data.cleaning import prepare_splits
+from rewardlab.data.preparation import prepare_splits
 from rewardlab.data.splitting import prompt_key, split_rows
 
 HELD_OUT = ("test", "test_seen_topics")

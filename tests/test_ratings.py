@@ -15,8 +15,8 @@ from conftest import write_jsonl, write_params
 from ratings_fixtures import ULTRAFEEDBACK, ultrafeedback_rows
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import DataParams, PrepareParams, load_params
-from rewardlab.data.cleaning import prepare_splits
 from rewardlab.data.formats import is_tie
+from rewardlab.data.preparation import prepare_splits
 from rewardlab.data.ratings import candidate_pairs, expand
 from rewardlab.stages import prepare as prepare_stage
 

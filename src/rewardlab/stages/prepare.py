@@ -20,7 +20,8 @@ from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_dir
 from rewardlab.core.params import params_from_argv
 from rewardlab.core.paths import PREPARED_DIR
-from rewardlab.data.cleaning import describe_drops, prepare_splits
+from rewardlab.data.cleaning import describe_drops
+from rewardlab.data.preparation import prepare_splits
 from rewardlab.data.sources.loading import load_source
 
 
