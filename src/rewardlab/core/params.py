@@ -195,7 +195,8 @@ class ModelParams(Section):
 
 class PrepareParams(Section):
     test_size: float = Field(0.2, gt=0, lt=1)
-    """Share of the pairs held out as ``test`` (unused when ``data.test_split`` is set)."""
+    """Share of the prompts (of the pairs, when no prompt repeats) held out as ``test``, a
+    prompt's pairs all on one side (unused when ``data.test_split`` is set)."""
     seed: int = 42
     max_drop_fraction: float = Field(0.5, ge=0, le=1)
     """Fail when more than this fraction of rows is dropped: the data is probably mis-mapped."""
@@ -204,7 +205,8 @@ class PrepareParams(Section):
     random rows; sources without it are split at random. The builtin source has it."""
     seen_test_size: float = Field(0.1, ge=0, lt=1)
     """With a group split: share of the training groups' rows held out as ``test_seen_topics``
-    (in-distribution pairs; 0 for none)."""
+    (in-distribution pairs, whole prompts at a time so none is shared with training; 0 for
+    none)."""
 
     @model_validator(mode="before")
     @classmethod
