@@ -145,3 +145,31 @@ def test_groups_linked_into_one_by_shared_prompts_leave_training_empty_and_say_w
     ]
     with pytest.raises(UserError, match=r"leaves train empty \(10 groups share prompts"):
         split_rows(rows, 0.2, 0, "topic_group", 0.1)
+
+
+def test_rated_completions_with_the_sources_test_split_keep_test_prompts_out_of_training():
+    def rated(prompts: list[str]) -> Dataset:
+        return Dataset.from_list(
+            [
+                {
+                    "prompt": p,
+                    "completions": [f"{p} {x}" for x in "abc"],
+                    "completion_scores": [3, 1, 2],
+                }
+                for p in prompts
+            ]
+        )
+
+    data = DataParams(
+        source="rated",
+        test_split="test",
+        pairs_from="best_vs_rest",
+        columns={"completions": "completions", "completion_scores": "scores"},
+    )
+    train, test = rated([f"Q{i}" for i in range(8)]), rated(["q3", "New one"])
+    splits, stats = prepare_splits(train, PrepareParams(), data, test)
+    assert_no_shared_prompt(splits)
+    assert (stats["train_pairs"], stats["test_pairs"]) == (14, 4)  # Q3's two pairs dropped
+    assert stats["dropped"]["prompt_in_test"] == 2 and stats["test_split"]["shared_prompts"] == 1
+    assert stats["ratings"]["pairs_per_prompt"] == {"0": 1, "2": 7}
+    assert stats["test_rows"]["ratings"]["pairs_per_prompt"] == {"2": 2}
