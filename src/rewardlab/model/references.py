@@ -8,9 +8,10 @@ reads its input differently, so a reference names its ``input`` mode (``Referenc
   messages, then the response as the assistant turn) through the tokenizer's chat template,
   tokenized without adding special tokens (the template writes them), as Skywork-Reward-V2's
   card does;
-- ``text_pair``: ``tokenizer(prompt, response)``, the two texts as a tokenizer pair, as
-  OpenAssistant's ``reward-model-deberta-v3-large-v2`` was trained (a multi-turn prompt is
-  rendered as a "Human:/Assistant:" transcript first);
+- ``text_pair``: ``tokenizer(prompt, response)``, the two texts as a tokenizer pair (with their
+  segment ids where the model embeds segments, as BERT does), as OpenAssistant's
+  ``reward-model-deberta-v3-large-v2`` was trained (a multi-turn prompt is rendered as a
+  "Human:/Assistant:" transcript first);
 - ``template``: prompt and response laid out by a role template, as ``featurize.template``
   lays them out for the trained model, with the tokenizer's special tokens;
 - ``auto``: a rewardlab folder (``models/reward_model`` or a ``rewardlab export``) reads its
@@ -88,23 +89,32 @@ class Reference:
 
     def encode(self, prompts: Sequence[Content], responses: Sequence[Content]) -> list[list[int]]:
         """Token ids of each (prompt, response), as this reference reads them."""
+        return self.tokenize(prompts, responses)[0]
+
+    def tokenize(
+        self, prompts: Sequence[Content], responses: Sequence[Content]
+    ) -> tuple[list[list[int]], list[list[int]] | None]:
+        """The ids, and for a text pair the segment ids when the model embeds segments."""
         if not prompts:
-            return []
+            return [], None
         tokenizer, budget = self.tokenizer, {"truncation": True, "max_length": self.max_length}
         pairs = list(zip(prompts, responses, strict=True))
         if self.input == REWARDLAB:
             metadata = {**self.metadata, "max_length": self.max_length}
-            return encode_responses(tokenizer, metadata, prompts, responses)
+            return encode_responses(tokenizer, metadata, prompts, responses), None
         if self.input == "text_pair":
             firsts = [_prompt_text(prompt) for prompt in prompts]
             seconds = [r if isinstance(r, str) else _contents(r) for r in responses]
-            return tokenizer(firsts, seconds, **budget)["input_ids"]
+            encoded = tokenizer(firsts, seconds, **budget)
+            segments = getattr(self.model.config, "type_vocab_size", 0) or 0
+            types = encoded.get("token_type_ids") if segments > 1 else None
+            return encoded["input_ids"], types
         if self.input == "chat_template":
             rendering = {"chat_template": tokenizer_chat_template(tokenizer)}
             texts = [render_text(rendering, "", p, r, tokenizer)[0] for p, r in pairs]
-            return tokenizer(texts, add_special_tokens=False, **budget)["input_ids"]
+            return tokenizer(texts, add_special_tokens=False, **budget)["input_ids"], None
         texts = [render_text(None, self.spec.template or "", p, r)[0] for p, r in pairs]
-        return tokenizer(texts, add_special_tokens=True, **budget)["input_ids"]
+        return tokenizer(texts, add_special_tokens=True, **budget)["input_ids"], None
 
     def describe(self) -> dict[str, Any]:
         """What was scored with, for the record the references stage writes."""
@@ -142,10 +152,10 @@ def score_texts(
 ) -> list[float]:
     """One reward per (prompt, response), in input order: the function every caller (the
     references stage, ``rewardlab score``, ``compare``, best-of-N sets) scores a reference with."""
-    sequences = reference.encode(prompts, responses)
+    sequences, types = reference.tokenize(prompts, responses)
     pad = reference.tokenizer.pad_token_id
     batch = reference.spec.batch_size
-    return score_token_ids(reference.model, sequences, pad, batch, desc, precision)
+    return score_token_ids(reference.model, sequences, pad, batch, desc, precision, types)
 
 
 def locate(spec: ReferenceParams, names: Names) -> tuple[str, str | None]:
@@ -219,6 +229,14 @@ def _load_classifier(
     common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
     try:
         config = AutoConfig.from_pretrained(path, **common)
+        kinds = config.architectures or []
+        if config.num_labels != 1 and not any(
+            k.endswith("ForSequenceClassification") for k in kinds
+        ):
+            raise UserError(
+                f"{names.model} = {spec.model!r} is a {', '.join(kinds) or config.model_type}, "
+                "not a sequence classifier: a reward model has one output (num_labels = 1)."
+            )
         if config.num_labels != 1:
             raise UserError(
                 f"{names.model} = {spec.model!r} has {config.num_labels} outputs "
