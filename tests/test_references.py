@@ -26,7 +26,7 @@ from reference_models import (
 )
 from rewardlab.cli import main as cli
 from rewardlab.core.errors import UserError
-from rewardlab.core.params import ReferenceParams
+from rewardlab.core.params import ReferenceParams, load_params
 from rewardlab.model.references import (
     MAX_LENGTH_CAP,
     REWARDLAB,
@@ -86,6 +86,19 @@ def test_chat_template_renders_the_conversation_through_the_tokenizers_template(
         assert text.startswith("<|im_start|>user\n") and text.endswith(f"{GOOD}<|im_end|>\n")
         expected = tokenizer(text, add_special_tokens=False)["input_ids"]
         assert reference.encode([prompt], [GOOD]) == [expected]
+
+
+def test_an_hh_transcript_prompt_reaches_a_reference_as_its_turns(models):
+    transcript = (
+        "\n\nHuman: Name a river.\n\nAssistant: The Nile.\n\nHuman: Another one?\n\nAssistant:"
+    )
+    for model, mode in (("llama", "chat_template"), ("bert", "text_pair")):
+        reference = load(models[model], input=mode)
+        assert reference.encode([transcript], [" The Amazon."]) == reference.encode(
+            [CONVERSATION], ["The Amazon."]
+        )
+    single = load(models["bert"]).encode(["\n\nHuman: " + PROMPT + "\n\nAssistant:"], [" " + GOOD])
+    assert single == load(models["bert"]).encode([PROMPT], [GOOD])
 
 
 def test_template_lays_the_pair_out_with_the_role_template(models):
@@ -189,6 +202,27 @@ def test_chat_template_without_one_and_bad_params_are_refused(models, tmp_path):
         ReferenceParams(model="x/y", template="{prompt} {response}")
     with pytest.raises(ValueError, match=r"must contain \{response\}"):
         ReferenceParams(model="x/y", input="template", template="{prompt}")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{model: a/b, input: template}", "evaluate.references.r = {'model': 'a/b', 'input': "
+         "'template'}: input: template needs a template"),
+        ("{model: a/b, template: 'Q {prompt} A {response}'}",
+         "template is read only with input: template (input is auto)"),
+        ("{model: a/b, input: template, template: 'Q {prompt}'}", "must contain {response}"),
+        ("{model: a/b, input: pairs}", "evaluate.references.r.input = 'pairs': expected one of"),
+        ("{input: auto}", "evaluate.references.r.model: missing"),
+        ("{model: a/b, trust_remote: true}", "evaluate.references.r.trust_remote: unknown key"),
+    ],
+)  # fmt: skip
+def test_reference_params_are_checked_naming_the_key(tmp_path, entry, message):
+    path = tmp_path / "params.yaml"
+    path.write_text(f"evaluate:\n  references:\n    r: {entry}\n")
+    with pytest.raises(UserError) as err:
+        load_params(path)
+    assert message in str(err.value)
 
 
 def rewardlab(*args: str) -> int:

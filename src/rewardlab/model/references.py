@@ -18,6 +18,9 @@ reads its input differently, so a reference names its ``input`` mode (``Referenc
   own contract exactly as ``rewardlab score`` reads it (its recorded rendering and token
   budget); any other model ``chat_template`` when its tokenizer has one, else ``text_pair``.
 
+A prompt that is an hh-rlhf transcript (``"\\n\\nHuman: ...\\n\\nAssistant:"``, as prepare keeps an
+implicit prompt) reaches the first three modes as its turns, not as one text with the markers.
+
 Inputs longer than the reference's budget are cut on the tokenizer's truncation side (right,
 for every tokenizer in common use): ``max_length`` when set, else the tokenizer's
 ``model_max_length``, at most the model's position embeddings and :data:`MAX_LENGTH_CAP`.
@@ -27,6 +30,7 @@ Weights load from safetensors only, and a model's own code runs only with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +57,7 @@ if TYPE_CHECKING:
 
 MAX_LENGTH_CAP = 4096  # tokens: a "no limit" tokenizer (1e30) must not mean a 100k-token batch
 TRANSCRIPT = "\n\nHuman: {prompt}\n\nAssistant: {response}"  # text_pair's multi-turn prompts
+HH_TURN = re.compile(r"\n\n(Human|Assistant):")
 REWARDLAB = "rewardlab"  # the resolved input of a rewardlab folder read through its contract
 
 
@@ -98,10 +103,11 @@ class Reference:
         if not prompts:
             return [], None
         tokenizer, budget = self.tokenizer, {"truncation": True, "max_length": self.max_length}
-        pairs = list(zip(prompts, responses, strict=True))
-        if self.input == REWARDLAB:
+        if self.input == REWARDLAB:  # its own rendering, implicit transcripts included
             metadata = {**self.metadata, "max_length": self.max_length}
             return encode_responses(tokenizer, metadata, prompts, responses), None
+        pairs = [as_turns(p, r) for p, r in zip(prompts, responses, strict=True)]
+        prompts, responses = [p for p, _ in pairs], [r for _, r in pairs]
         if self.input == "text_pair":
             firsts = [_prompt_text(prompt) for prompt in prompts]
             seconds = [r if isinstance(r, str) else _contents(r) for r in responses]
@@ -126,6 +132,21 @@ class Reference:
             "resolved_input": self.input,
             "max_length": self.max_length,
         }
+
+
+def as_turns(prompt: Content, response: Content) -> tuple[Content, Content]:
+    """An hh-rlhf style transcript prompt (``"\\n\\nHuman: ...\\n\\nAssistant:"``, an implicit
+    prompt as prepare keeps it) as its messages, and its response without the space after
+    "Assistant:"; anything else as it is. A reference reads the turns, not the markers."""
+    if not isinstance(prompt, str) or not isinstance(response, str):
+        return prompt, response
+    parts = HH_TURN.split(prompt)
+    if parts[0] or len(parts) < 5 or parts[-2] != "Assistant" or parts[-1].strip():
+        return prompt, response
+    roles = {"Human": "user", "Assistant": "assistant"}
+    turns = [{"role": roles[role], "content": text.strip()}
+             for role, text in zip(parts[1:-2:2], parts[2:-2:2], strict=True)]  # fmt: skip
+    return turns, response.lstrip()
 
 
 def _prompt_text(prompt: Content) -> str:

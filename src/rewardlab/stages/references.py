@@ -22,9 +22,6 @@ from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_dir
 from rewardlab.core.params import params_from_argv
 from rewardlab.core.paths import PREPARED_DIR, REFERENCES_DIR
-from rewardlab.evaluation.evalsets import read_evaluation_sets
-from rewardlab.evaluation.reference_scores import score_pair_sets, write_reference
-from rewardlab.model.references import load_reference, param_names
 
 
 def held_out_pairs() -> dict[str, list[dict[str, Any]]]:
@@ -43,9 +40,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = params_from_argv(argv, __doc__)
     specs = params.evaluate.references
     with atomic_dir(REFERENCES_DIR) as out:
-        if not specs:
+        if not specs:  # the default: done in a second, with no torch imported
             print("references: none (evaluate.references is empty)")
             return
+        from rewardlab.evaluation.evalsets import read_evaluation_sets
+        from rewardlab.evaluation.reference_scores import score_pair_sets, write_reference
+        from rewardlab.model.references import load_reference, param_names
+
         sets = held_out_pairs()
         for name, read in read_evaluation_sets(params.evaluate.sets, reserved=sets).items():
             sets[name] = read.pairs
