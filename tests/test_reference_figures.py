@@ -119,3 +119,16 @@ def test_without_references_the_stage_writes_an_empty_folder(tmp_path):
     with contextlib.chdir(tmp_path):
         references_stage.main(["--params", "params.yaml"])
     assert list((tmp_path / "reports/references").iterdir()) == []
+
+
+def test_this_pipelines_own_model_is_refused_as_a_reference(tmp_path):
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    pair = {"prompt": "p", "chosen": "a", "rejected": "b"}
+    (tmp_path / "data/prepared/test.jsonl").write_text(json.dumps(pair) + "\n")
+    (tmp_path / "params.yaml").write_text(
+        "evaluate:\n  sets: {}\n  references:\n    me: {model: models/reward_model}\n"
+    )
+    (tmp_path / "models/reward_model").mkdir(parents=True)
+    with contextlib.chdir(tmp_path), pytest.raises(UserError, match="is the model this pipeline"):
+        references_stage.main(["--params", "params.yaml"])
+    assert not (tmp_path / "reports/references").exists()  # nothing half-written

@@ -196,6 +196,9 @@ def test_chat_template_without_one_and_bad_params_are_refused(models, tmp_path):
         load(models["bert"], input="chat_template")
     with pytest.raises(UserError, match="no such folder"):
         load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"neither a rewardlab model \(rewardlab.json\) nor"):
+        load(tmp_path / "empty")
     with pytest.raises(ValueError, match="input: template needs a template"):
         ReferenceParams(model="x/y", input="template")
     with pytest.raises(ValueError, match="template is read only with input: template"):

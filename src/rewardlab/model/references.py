@@ -185,6 +185,11 @@ def locate(spec: ReferenceParams, names: Names) -> tuple[str, str | None]:
     if folder.is_file():
         raise UserError(f"{names.model} = {spec.model!r} is a file; name the model's folder.")
     if folder.is_dir():
+        if not any((folder / name).is_file() for name in (METADATA_FILE, "config.json")):
+            raise UserError(
+                f"{names.model} = {spec.model!r}: the folder holds neither a rewardlab model "
+                f"({METADATA_FILE}) nor a transformers model (config.json)."
+            )
         return str(folder), None
     if is_local_path(spec.model):
         raise UserError(

@@ -16,12 +16,13 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_dir
 from rewardlab.core.params import params_from_argv
-from rewardlab.core.paths import PREPARED_DIR, REFERENCES_DIR
+from rewardlab.core.paths import MODEL_DIR, PREPARED_DIR, REFERENCES_DIR
 
 
 def held_out_pairs() -> dict[str, list[dict[str, Any]]]:
@@ -52,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             sets[name] = read.pairs
         pairs = sum(len(rows) for rows in sets.values())
         for name, spec in specs.items():
+            if Path(spec.model).expanduser().resolve() == MODEL_DIR.resolve():
+                raise UserError(
+                    f"evaluate.references.{name}.model = {spec.model!r} is the model this "
+                    "pipeline trains; `rewardlab export` it to a folder of its own and name that, "
+                    "to compare later runs against it."
+                )
             reference = load_reference(spec, param_names(f"evaluate.references.{name}"))
             frames = score_pair_sets(reference, sets)
             write_reference(out / name, reference, sets, frames)
