@@ -41,6 +41,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from rewardlab.core.errors import UserError
 from rewardlab.core.hub import resolve_pinned
 from rewardlab.core.params import ReferenceParams
+from rewardlab.core.paths import repo_relative
 from rewardlab.data.rendering import (
     Content,
     as_messages,
@@ -125,7 +126,7 @@ class Reference:
     def describe(self) -> dict[str, Any]:
         """What was scored with, for the record the references stage writes."""
         return {
-            "model": self.spec.model,
+            "model": repo_relative(self.spec.model),  # no checkout's path in a cached output
             "revision": self.spec.revision,
             "commit": self.commit,
             "input": self.spec.input,
