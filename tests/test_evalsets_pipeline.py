@@ -21,7 +21,7 @@ from hub_fixtures import write_hh_rlhf, write_reward_bench, write_ultrafeedback
 
 pytestmark = pytest.mark.e2e
 
-STAGES = ("prepare", "featurize", "train", "evaluate")
+STAGES = ("prepare", "featurize", "train", "references", "evaluate")
 ALL_STAGES = ("fingerprint", *STAGES)
 
 
@@ -104,13 +104,13 @@ def test_every_set_is_scored_under_its_name_with_categories_and_sections(repo):
         assert {"win_rate_ci95", "untrained_win_rate", "longer_wins_rate"} <= set(block)
 
 
-def test_editing_one_row_of_an_evaluation_set_reruns_only_evaluate(repo):
+def test_editing_one_row_of_an_evaluation_set_reruns_only_references_and_evaluate(repo):
     path = Path(json.loads((repo / "data/fingerprints/evaluation_sets.json").read_text())
                 ["standard"]["source"])  # fmt: skip
     rows = path.read_text().splitlines()
     rows[0] = json.dumps({**json.loads(rows[0]), "rejected": "No."})
     path.write_text("\n".join(rows) + "\n")
-    assert stages_run(dvc(repo, "repro")) == ["evaluate"]
+    assert stages_run(dvc(repo, "repro")) == ["references", "evaluate"]
     assert metrics(repo)["sets"]["standard"]["pairs"] == 9
 
 

@@ -216,6 +216,16 @@ class PrepareParams(Section):
         return values
 
 
+def check_template(value: str) -> str:
+    """A role template holds ``{prompt}`` before ``{response}`` (rendering.role_prefixes)."""
+    for field in ("{prompt}", "{response}"):
+        if field not in value:
+            raise ValueError(f"must contain {field}")
+    if value.index("{prompt}") > value.index("{response}"):
+        raise ValueError("{prompt} must come before {response}")
+    return value
+
+
 class FeaturizeParams(Section):
     template: str = "\n\nHuman: {prompt}\n\nAssistant: {response}"
     """Role prefixes for models without a chat template (see rendering.py): the text before
@@ -231,12 +241,7 @@ class FeaturizeParams(Section):
     @field_validator("template")
     @classmethod
     def _template_has_fields(cls, value: str) -> str:
-        for field in ("{prompt}", "{response}"):
-            if field not in value:
-                raise ValueError(f"must contain {field}")
-        if value.index("{prompt}") > value.index("{response}"):
-            raise ValueError("{prompt} must come before {response}")
-        return value
+        return check_template(value)
 
 
 class LoraParams(Section):
@@ -316,6 +321,48 @@ class EvalSetParams(SourceParams):
 
 SET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DEFAULT_SETS = {"everyday": EvalSetParams(source="data/eval/everyday.jsonl")}
+ReferenceInput = Literal["auto", "chat_template", "text_pair", "template"]
+
+
+class ReferenceParams(Section):
+    """A reference reward model, scored on the same pairs as the trained one (references stage).
+
+    Any ``AutoModelForSequenceClassification`` with one output, read as the ``input`` mode says
+    (README, "Reference reward models"); safetensors weights only, as for the base model.
+    """
+
+    model: str
+    """A Hub model id, or a local folder (a ``rewardlab export``, ``models/reward_model`` of
+    another checkout, any saved transformers classifier)."""
+    input: ReferenceInput = "auto"
+    """``chat_template``: the conversation through the tokenizer's chat template;
+    ``text_pair``: ``tokenizer(prompt, response)``; ``template``: the role ``template`` below;
+    ``auto``: a rewardlab folder's own contract, else ``chat_template`` when the tokenizer has
+    one, else ``text_pair``."""
+    template: str | None = None
+    """Role template for ``input: template`` (as featurize.template), e.g.
+    ``"Question: {prompt}\nAnswer: {response}"``; only with that input."""
+    revision: str | None = None
+    """Hub id only: the model commit, tag or branch to load (pins the reference)."""
+    trust_remote_code: bool = False
+    """Run the model's own Python code from the Hub; read that code before you set it."""
+    max_length: PositiveInt | None = None
+    """Tokens per (prompt, response), cut on the right; null: the tokenizer's
+    ``model_max_length``, at most the model's positions and 4096."""
+    batch_size: PositiveInt = 16
+    """Sequences per forward pass (a large reference on long pairs needs small batches)."""
+
+    @model_validator(mode="after")
+    def _template_with_its_input(self) -> ReferenceParams:
+        if self.input == "template" and self.template is None:
+            raise ValueError("input: template needs a template, e.g. 'Q: {prompt} A: {response}'")
+        if self.input != "template" and self.template is not None:
+            raise ValueError(f"template is read only with input: template (input is {self.input})")
+        if self.template is not None:
+            check_template(self.template)
+        if Path(self.model).expanduser().exists() and self.revision is not None:
+            raise ValueError(f"revision is for Hub ids; {self.model!r} is a local folder")
+        return self
 
 
 class EvaluateParams(Section):
@@ -334,8 +381,11 @@ class EvaluateParams(Section):
     reward_stats_pairs: PositiveInt = 500
     """Training pairs (drawn with ``seed``) whose rewards give the mean and std for normalising:
     500 pairs put the mean within a few hundredths of a std, in a fraction of a full pass."""
+    references: dict[Annotated[str, Field(pattern=SET_NAME)], ReferenceParams] = {}
+    """Reference reward models, scored by the references stage on the pairs evaluate scores and
+    reported under ``references.<name>`` in reports/metrics.json. ``{}`` or null: none."""
 
-    @field_validator("sets", mode="before")
+    @field_validator("sets", "references", mode="before")
     @classmethod
     def _null_means_none(cls, value: Any) -> Any:
         return {} if value is None else value

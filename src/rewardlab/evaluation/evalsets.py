@@ -1,5 +1,9 @@
 """Extra evaluation sets (``evaluate.sets``), made ready for scoring exactly as training data was.
 
+Reading and cleaning a set (:func:`read_evaluation_set`) needs no model, so the references stage
+reads the very pairs evaluate scores without loading the trained model; rendering and tokenizing
+for the trained model (:func:`tokenize_evaluation_set`) is the separate second step.
+
 A set is any preference data the pipeline reads (a local file or folder, or a Hub id, in every
 layout prepare understands). It goes through the very functions the training data goes through:
 ``sources.loading`` reads it, prepare detects its format and cleans it, featurize renders and
@@ -14,8 +18,9 @@ column named ``category`` or RewardBench's ``subset`` is used when the set has o
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
@@ -34,13 +39,16 @@ CATEGORY_COLUMNS = ("category", "subset")  # looked for when columns.category is
 DATA_KEY = re.compile(r"\bdata\.(?=source|split|revision|format|columns)")
 
 
-def load_evaluation_sets(
-    specs: Mapping[str, EvalSetParams],
-    metadata: dict[str, Any],
-    use_chat_template: bool,
-    reserved: Iterable[str] = (),
-) -> dict[str, Dataset]:
-    """Every named set, tokenized for the trained model; ``reserved``: names already taken."""
+class ReadSet(NamedTuple):
+    """One set read and cleaned, before any model: its canonical pairs, format and drops."""
+
+    pairs: list[dict[str, Any]]
+    format: Format
+    dropped: Counter[str]
+
+
+def check_names(specs: Mapping[str, EvalSetParams], reserved: Iterable[str] = ()) -> None:
+    """A set may not take the name of a held-out split (both report under ``sets.<name>``)."""
     taken = set(reserved)
     for name in specs:
         if name in taken:
@@ -48,6 +56,24 @@ def load_evaluation_sets(
                 f"evaluate.sets.{name}: {name!r} is already the name of a held-out split in "
                 "data/features, reported under sets by that name; give the set another name."
             )
+
+
+def read_evaluation_sets(
+    specs: Mapping[str, EvalSetParams], reserved: Iterable[str] = ()
+) -> dict[str, ReadSet]:
+    """Every named set read and cleaned, independent of any model (the references stage's)."""
+    check_names(specs, reserved)
+    return {name: read_evaluation_set(name, spec) for name, spec in specs.items()}
+
+
+def load_evaluation_sets(
+    specs: Mapping[str, EvalSetParams],
+    metadata: dict[str, Any],
+    use_chat_template: bool,
+    reserved: Iterable[str] = (),
+) -> dict[str, Dataset]:
+    """Every named set, tokenized for the trained model; ``reserved``: names already taken."""
+    check_names(specs, reserved)
     if not specs:
         return {}
     tokenizer = load_tokenizer(ModelParams.model_validate(metadata["model"]))  # featurize's
@@ -57,14 +83,8 @@ def load_evaluation_sets(
     }
 
 
-def load_evaluation_set(
-    name: str,
-    spec: EvalSetParams,
-    tokenizer: PreTrainedTokenizerBase,
-    metadata: dict[str, Any],
-    use_chat_template: bool,
-) -> Dataset:
-    """Read, clean, render and tokenize one set; its rows keep their category."""
+def read_evaluation_set(name: str, spec: EvalSetParams) -> ReadSet:
+    """Read and clean one set as prepare cleans training data; its rows keep their category."""
     key = f"evaluate.sets.{name}"
     try:
         rows, data = read_rows(spec, key)
@@ -78,18 +98,40 @@ def load_evaluation_set(
             f"{key}: no usable pairs in {spec.source!r} ({cleaned.rows_in} rows, dropped: "
             f"{dict(+cleaned.dropped)}). Check {key}.columns and {key}.format."
         )
-    rendering = set_rendering(fmt, tokenizer, metadata, use_chat_template)
+    return ReadSet(cleaned.pairs, fmt, cleaned.dropped)
+
+
+def load_evaluation_set(
+    name: str,
+    spec: EvalSetParams,
+    tokenizer: PreTrainedTokenizerBase,
+    metadata: dict[str, Any],
+    use_chat_template: bool,
+) -> Dataset:
+    """Read and clean one set, then render and tokenize it for the trained model."""
+    read = read_evaluation_set(name, spec)
+    features = tokenize_evaluation_set(read, tokenizer, metadata, use_chat_template)
+    print(
+        f"evaluate: set {name!r}: {len(features)} pairs ({read.format.type}, "
+        f"{read.format.prompt} prompt); {describe_drops(read.dropped)}"
+    )
+    return features
+
+
+def tokenize_evaluation_set(
+    read: ReadSet,
+    tokenizer: PreTrainedTokenizerBase,
+    metadata: dict[str, Any],
+    use_chat_template: bool,
+) -> Dataset:
+    """A read set rendered and tokenized as featurize made the trained model's features."""
+    rendering = set_rendering(read.format, tokenizer, metadata, use_chat_template)
     rendered = render_split(
-        Dataset.from_list(cleaned.pairs), metadata["template"], rendering, tokenizer
+        Dataset.from_list(read.pairs), metadata["template"], rendering, tokenizer
     )
     # Truncated, never dropped: every pair of an evaluation set counts, as in the test split.
     budget = FeaturizeParams(max_length=metadata["max_length"], overflow="truncate")
-    features, _ = tokenize_split(rendered, tokenizer, budget)
-    print(
-        f"evaluate: set {name!r}: {len(features)} pairs ({fmt.type}, {fmt.prompt} prompt); "
-        f"{describe_drops(cleaned.dropped)}"
-    )
-    return features
+    return tokenize_split(rendered, tokenizer, budget)[0]
 
 
 def read_rows(spec: EvalSetParams, key: str) -> tuple[list[dict], DataParams]:

@@ -14,6 +14,8 @@ training, so the same figures are reported under ``sets`` for every other held-o
 features (e.g. ``test_seen_topics``) and every ``evaluate.sets`` entry (``evaluation/evalsets.py``
 loads them and renders them as training was rendered). Where a set has categories, each category
 gets its own win rate; a set in RewardBench's layout also gets RewardBench's section scores.
+Reference models (``evaluate.references``, scored by the references stage) get the same figures
+on the same pairs under ``references.NAME``, each with the paired test against the trained model.
 """
 
 from __future__ import annotations
@@ -28,10 +30,18 @@ from datasets import load_from_disk
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_dir, atomic_file, write_json
 from rewardlab.core.params import params_from_argv
-from rewardlab.core.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, PAIRS_DIR, SCORES_FILE
+from rewardlab.core.paths import (
+    FEATURES_DIR,
+    METRICS_FILE,
+    MODEL_DIR,
+    PAIRS_DIR,
+    REFERENCES_DIR,
+    SCORES_FILE,
+)
 from rewardlab.evaluation.evalsets import load_evaluation_sets
 from rewardlab.evaluation.pair_scores import write_pair_scores
 from rewardlab.evaluation.pairs import per_pair_frame, score_pairs, untrained_model
+from rewardlab.evaluation.reference_figures import describe_reference, reference_metrics
 from rewardlab.evaluation.summary import DIGITS, describe, summarize, summarize_set
 from rewardlab.model.loading import load_reward_model
 from rewardlab.model.normalization import train_reward_stats
@@ -83,16 +93,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     frames = {name: per_pair_frame(scored[name], trained[name], untrained[name]) for name in scored}
     with atomic_dir(PAIRS_DIR) as folder:  # every set's per-pair rewards, for `rewardlab diff`
         write_pair_scores(folder, scored, frames)
+    references = reference_metrics(REFERENCES_DIR, scored, frames, params.evaluate)
     headline = frames.pop("test")
     metrics = summarize(headline, params.evaluate)
     if frames:
         metrics["sets"] = {name: summarize_set(f, params.evaluate) for name, f in frames.items()}
     metrics["reward_stats"] = stats  # for normalising rewards (rewardlab.model.normalization)
+    if references:
+        metrics["references"] = references
     write_scores(headline)
     write_json(METRICS_FILE, metrics)
     print(f"evaluate: test: {describe(metrics)}; ECE {metrics['calibration']['ece']:.3f}")
     for name, block in metrics.get("sets", {}).items():
         print(f"evaluate: {name}: {describe(block)}")
+    for name, block in references.items():
+        print(describe_reference(name, block))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
 """``rewardlab score``: rewards for a file of pairs or of responses, from a trained reward model.
 
     rewardlab score --model models/reward_model --input pairs.jsonl --output scored.jsonl
+    rewardlab score --model OpenAssistant/reward-model-deberta-v3-large-v2 \
+        --model-input text_pair --input pairs.jsonl --output scored.jsonl
 
 The input is ``.jsonl`` or ``.csv``. With ``prompt``, ``chosen`` and ``rejected`` columns every row
 gets ``chosen_reward``, ``rejected_reward`` and ``margin``, and a summary (pairs, win rate with
 its 95% CI) is printed; with ``prompt`` and ``response`` every row gets one ``reward``. Other
 columns pass through. In .jsonl input a prompt or response may also be a list of
-``{"role", "content"}`` messages. Texts are rendered as training rendered them (the role template
-or chat template in the model's metadata), scored in length-sorted batches without gradients,
-and written in input order. A malformed row stops everything, naming its line, before any output
-is written.
+``{"role", "content"}`` messages. A rewardlab model renders texts as training rendered them (the
+role template or chat template in its metadata); any other one-output classifier, a folder or a
+Hub id, reads them as ``--model-input`` says, with the choices of ``evaluate.references``
+(``--input`` is the file to score, hence the longer name). Rows are scored in length-sorted
+batches without gradients and written in input order. A malformed row stops everything, naming
+its line, before any output is written.
 """
 
 from __future__ import annotations
@@ -19,17 +23,19 @@ import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
+from pydantic import ValidationError
 
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_file
+from rewardlab.core.params import ReferenceInput, ReferenceParams
 from rewardlab.data.rendering import Content
 from rewardlab.data.sources import jsonl, local
 from rewardlab.evaluation.stats import bootstrap_ci, win_rate
-from rewardlab.model.loading import load_reward_model
-from rewardlab.model.scoring import PRECISIONS, score_responses
+from rewardlab.model.references import FLAG_NAMES, Reference, load_reference, score_texts
+from rewardlab.model.scoring import PRECISIONS
 
 FORMATS = (".jsonl", ".csv")
 DIGITS = 6  # as in reports/scores.jsonl, so the two can be compared value for value
@@ -40,7 +46,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="rewardlab score", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--model", required=True, help="trained model folder (models/reward_model)")
+    add_model_arguments(parser)
     parser.add_argument("--input", required=True, type=Path, help="rows to score (.jsonl or .csv)")
     parser.add_argument(
         "--output", required=True, type=Path, help="where to write (.jsonl or .csv)"
@@ -60,6 +66,50 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="bf16: autocast, faster where the hardware has bf16 matmul; rewards round to bf16",
     )
     return parser.parse_args(argv)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model`` and how to read it: the same choices as ``evaluate.references``."""
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a rewardlab folder (models/reward_model, an export) or any one-output sequence "
+        "classifier: a folder or a Hub id",
+    )
+    parser.add_argument(
+        "--model-input",
+        choices=get_args(ReferenceInput),
+        default="auto",
+        help="how the model reads a (prompt, response): auto (a rewardlab folder: its own "
+        "contract; else chat_template when the tokenizer has one, else text_pair), "
+        "chat_template, text_pair, or template (with --template)",
+    )
+    parser.add_argument("--template", help="role template for --model-input template")
+    parser.add_argument("--revision", help="Hub id only: the model commit, tag or branch")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="run the model's own code (read it first)"
+    )
+    parser.add_argument(
+        "--max-length", type=int, help="token budget (default: the model's own, at most 4096)"
+    )
+
+
+def open_model(args: argparse.Namespace, batch_size: int = 64) -> Reference:
+    """The model ``--model`` names, read as ``--model-input`` says (``model/references.py``)."""
+    try:
+        spec = ReferenceParams(
+            model=args.model,
+            input=args.model_input,
+            template=args.template,
+            revision=args.revision,
+            trust_remote_code=args.trust_remote_code,
+            max_length=args.max_length,
+            batch_size=batch_size,
+        )
+    except ValidationError as exc:
+        reasons = "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())
+        raise UserError(f"--model {args.model}: {reasons}") from None
+    return load_reference(spec, FLAG_NAMES)
 
 
 def read_rows(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
@@ -168,15 +218,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     columns = choose_mode(rows, args)
     values = texts(rows, lines, columns, args.input)
     sides = [values[column] for column in columns[1:]]  # [response] or [chosen, rejected]
-    model, tokenizer, metadata = load_reward_model(args.model)
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: use 1 or more.")
+    reference = open_model(args, args.batch_size)
     # Every side in one call, as evaluate does: one pass of length-sorted batches.
-    flat = score_responses(
-        model,
-        tokenizer,
-        metadata,
+    flat = score_texts(
+        reference,
         values[columns[0]] * len(sides),
         [text for side in sides for text in side],
-        args.batch_size,
         args.precision,
     )
     rewards = [
