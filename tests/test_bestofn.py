@@ -16,15 +16,11 @@ from conftest import write_jsonl
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import EvalSetParams, EvaluateParams, ModelParams
 from rewardlab.evaluation.bestofn import BestOfNSet, clean_rows, is_bestofn, score_bestofn
-from rewardlab.evaluation.bestofn_summary import (
-    bestofn_records,
-    credits,
-    summarize_bestofn,
-    write_bestofn_scores,
-)
+from rewardlab.evaluation.bestofn_summary import credits, summarize_bestofn
 from rewardlab.evaluation.comparison import compare_sets, mcnemar_exact
 from rewardlab.evaluation.evalsets import load_evaluation_sets
 from rewardlab.evaluation.pair_scores import pair_id, read_pair_scores
+from rewardlab.evaluation.prompt_scores import bestofn_records, write_bestofn_scores
 from rewardlab.evaluation.rewardbench2 import (
     Prompt,
     check_ties_ids,
@@ -375,8 +371,7 @@ def test_per_prompt_lines_carry_a_content_id_rewards_and_credit(tmp_path):
         "category": "x",
     }
     assert records[1]["rewards"] == [0.123457, 0.0] and "category" not in records[1]
-    sets = {"bon": BestOfNSet(rows, [], None)}  # type: ignore[arg-type]
-    write_bestofn_scores(tmp_path, sets, {"bon": frame})
+    write_bestofn_scores(tmp_path, {"bon": rows}, {"bon": frame})
     read = read_pair_scores((tmp_path / "bon.jsonl").read_text().splitlines())
     assert read["credit"].tolist() == [0.5, 1.0]
     assert read["chosen_reward"].isna().all()

@@ -26,7 +26,7 @@ from hub_fixtures import (
 
 pytestmark = pytest.mark.e2e
 
-STAGES = ("prepare", "featurize", "train", "evaluate")
+STAGES = ("prepare", "featurize", "train", "references", "evaluate")
 ALL_STAGES = ("fingerprint", *STAGES)
 
 
@@ -143,13 +143,13 @@ def test_a_best_of_n_set_is_scored_per_prompt_with_rewardbench2_scores(repo):
     assert block["rewardbench2"]["overall"] == pytest.approx(sum(scores.values()) / 4, abs=1e-6)
 
 
-def test_editing_one_row_of_an_evaluation_set_reruns_only_evaluate(repo):
+def test_editing_one_row_of_an_evaluation_set_reruns_only_references_and_evaluate(repo):
     path = Path(json.loads((repo / "data/fingerprints/evaluation_sets.json").read_text())
                 ["standard"]["source"])  # fmt: skip
     rows = path.read_text().splitlines()
     rows[0] = json.dumps({**json.loads(rows[0]), "rejected": "No."})
     path.write_text("\n".join(rows) + "\n")
-    assert stages_run(dvc(repo, "repro")) == ["evaluate"]
+    assert stages_run(dvc(repo, "repro")) == ["references", "evaluate"]
     assert metrics(repo)["sets"]["standard"]["pairs"] == 9
     assert metrics(repo)["sets"]["rb2"]["pairs"] == 8  # the best-of-N set, by `dvc repro`
 

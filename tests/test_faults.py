@@ -21,7 +21,7 @@ import pytest
 from conftest import toy_pairs, write_jsonl
 from dvc_repo import dvc, make_repo, start_dvc
 from rewardlab.model.checkpoints import latest_checkpoint
-from rewardlab.stages import featurize, fingerprint, prepare
+from rewardlab.stages import featurize, fingerprint, prepare, references
 
 pytestmark = pytest.mark.e2e
 
@@ -109,12 +109,12 @@ def stage_processes(session: int) -> list[int]:
 
 
 def featurized_without_running_dvc(repo: Path) -> None:
-    """Run prepare and featurize here (cheaper than two fresh processes) and let DVC record
-    them in dvc.lock, as if `dvc repro featurize` had run them."""
+    """Run prepare and featurize (and references, which has none to score) here, cheaper than
+    fresh processes, and let DVC record them in dvc.lock, as if `dvc repro` had run them."""
     with contextlib.chdir(repo):
-        for stage in (fingerprint, prepare, featurize):
+        for stage in (fingerprint, prepare, featurize, references):
             stage.main(["--params", "params.yaml"])
-    dvc(repo, "commit", "--force", "fingerprint", "prepare", "featurize")
+    dvc(repo, "commit", "--force", "fingerprint", "prepare", "featurize", "references")
     assert stale_stages(repo) == {"train", "evaluate"}
 
 

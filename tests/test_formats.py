@@ -19,8 +19,9 @@ from hub_fixtures import (
 )
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import Columns, DataParams, FeaturizeParams, PrepareParams
-from rewardlab.data.cleaning import choose_format, clean_pairs, prepare_splits
+from rewardlab.data.cleaning import choose_format, clean_pairs
 from rewardlab.data.formats import Format, detect_format, normalise
+from rewardlab.data.preparation import prepare_splits
 from rewardlab.data.rendering import rendering_spec
 from rewardlab.data.sources.loading import load_pairs
 from rewardlab.data.tokenizing import render_split, tokenize_split
@@ -172,7 +173,7 @@ def test_the_sets_own_test_split_becomes_test_cleaned_the_same_way(tmp_path):
         load_pairs(data), PrepareParams(), data, Dataset.from_list(test_rows)
     )
     assert (stats["train_pairs"], stats["test_pairs"]) == (20, 6)
-    assert stats["test_split"] == {"from": "data.test_split", "split": "test"}
+    assert stats["test_split"] == {"from": "data.test_split", "split": "test", "shared_prompts": 0}
     assert stats["test_rows"]["dropped"]["duplicate"] == 1
     assert stats["format"] == {"type": "standard", "prompt": "implicit"}
     assert splits["test"][0]["prompt"].endswith("(question 20).\n\nAssistant:")

@@ -16,6 +16,7 @@ HEAVY = ("torch", "transformers", "datasets", "peft", "trl", "accelerate", "dvcl
 UNUSED = {
     "rewardlab.cli": HEAVY,  # `rewardlab --help` must answer at once
     "rewardlab.stages.fingerprint": HEAVY,  # runs on every `dvc repro`: hashing only
+    "rewardlab.stages.references": HEAVY,  # without references (the default) it loads nothing
     # prepare reads conversational and implicit-prompt rows with trl.data_utils (as issue 11
     # asks), imported on first use: it brings torch and transformers, 10 s on a 2-core CPU that
     # the builtin source and text rows with a prompt column never need.

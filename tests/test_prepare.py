@@ -6,8 +6,9 @@ from datasets import Dataset
 from conftest import toy_pairs, write_jsonl, write_params
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import FeaturizeParams, PrepareParams
-from rewardlab.data.cleaning import clean_pairs, prepare_splits
+from rewardlab.data.cleaning import clean_pairs
 from rewardlab.data.formats import Format, normalise
+from rewardlab.data.preparation import prepare_splits
 from rewardlab.data.tokenizing import format_pair
 from rewardlab.stages import prepare as prepare_stage
 

@@ -19,6 +19,7 @@ COMMANDS = {
     "prepare": "clean, format and split the preference pairs (data/prepared)",
     "featurize": "tokenize both sides for the reward trainer (data/features)",
     "train": "train the LoRA reward model with TRL (models/reward_model)",
+    "references": "score the evaluate.references models on the same pairs (reports/references)",
     "evaluate": "score the held-out split (reports/metrics.json)",
     "score": "reward every pair or response of a .jsonl/.csv file (--model --input --output)",
     "compare": "which of two responses to a prompt wins (--model --prompt A B)",
@@ -32,7 +33,7 @@ COMMANDS = {
 MODULES = {
     **{
         name: f"rewardlab.stages.{name}"
-        for name in ("fingerprint", "prepare", "featurize", "train", "evaluate")
+        for name in ("fingerprint", "prepare", "featurize", "train", "references", "evaluate")
     },
     **{
         name: f"rewardlab.tools.{name}"

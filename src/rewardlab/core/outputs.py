@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+DIGITS = 6  # rounding keeps written figures stable across platforms' last-bit float noise
+
 
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:

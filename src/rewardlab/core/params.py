@@ -65,6 +65,10 @@ class Columns(Section):
             raise ValueError("take the margin from margin or from the two score columns, not both")
         return self
 
+    def source_columns(self) -> dict[str, str]:
+        """Canonical name → source column, for every column named (``sources/loading.py``)."""
+        return {dst: src for dst, src in self.model_dump().items() if src is not None}
+
 
 class SourceParams(Section):
     """Where a preference set comes from and how it is laid out.
@@ -84,7 +88,81 @@ class SourceParams(Section):
     columns: Columns = Columns()
 
 
+class DataColumns(Columns):
+    """The training data's columns: a pairwise set's, and those of a set of rated completions
+    (``data.pairs_from``; ``data/ratings.py``), and a pairwise set's tie label."""
+
+    completions: str | None = None
+    """With ``data.pairs_from``: the column holding each prompt's list of completions (texts,
+    message lists, or mappings with a ``completion_text`` field, as UltraFeedback's raw rows)."""
+    completion_scores: str | None = None
+    """The completions' scores: a column holding a list of numbers as long as the completions
+    list, or, when ``completion_text`` is set, the score field of each completion mapping."""
+    completion_text: str | None = None
+    """Set when the completions list holds mappings (UltraFeedback's ``response``): the field
+    of each holding its text; ``completion_scores`` then names a field of each mapping too."""
+    tie: str | None = None
+    """Pairwise rows only: a column marking ties (true, a non-zero number, or text ``tie…``,
+    ``true``, ``yes`` or ``1``); those rows teach no preference and are dropped as ``tie``."""
+
+    def source_columns(self) -> dict[str, str]:
+        """Canonical name → source column, for the columns read from the rows themselves: with
+        completions named, not chosen/rejected; fields inside each completion are not columns."""
+        mapping = super().source_columns()
+        if self.completions is not None:
+            del mapping["chosen"], mapping["rejected"]
+        mapping.pop("completion_text", None)
+        if self.completion_text is not None:
+            mapping.pop("completion_scores", None)
+        return mapping
+
+
+def _pairs_from_problems(data: DataParams) -> list[str]:
+    """What contradicts ``data.pairs_from`` (set or not) among the other data keys."""
+    columns, mode = data.columns, data.pairs_from
+    rated = ("completions", "completion_scores", "completion_text")
+    if mode is None:
+        named = [f"data.columns.{key}" for key in rated if getattr(columns, key) is not None]
+        problems = []
+        if named:
+            problems.append(
+                f"{', '.join(named)}: read only with data.pairs_from set (best_vs_worst, "
+                "best_vs_rest or all)"
+            )
+        if data.pairs_margin:
+            problems.append("data.pairs_margin needs data.pairs_from")
+        return problems
+    problems = [
+        f"data.pairs_from = {mode!r} needs data.columns.{key}"
+        for key in ("completions", "completion_scores")
+        if getattr(columns, key) is None
+    ]
+    if data.source == "builtin":
+        problems.append("data.pairs_from needs a source of rated completions, not builtin")
+    if columns.prompt is None:
+        problems.append("data.pairs_from needs data.columns.prompt (each row's prompt)")
+    defaults = Columns()
+    problems += [
+        f"data.columns.{key} is not read with data.pairs_from: remove it"
+        for key in ("chosen", "rejected")
+        if getattr(columns, key) != getattr(defaults, key)
+    ]
+    for key in ("margin", "score_chosen", "score_rejected", "tie"):
+        if getattr(columns, key) is not None:
+            instead = "set data.pairs_margin: true" if key != "tie" else "equal scores are ties"
+            problems.append(f"data.columns.{key} is not read with data.pairs_from ({instead})")
+    return problems
+
+
 class DataParams(SourceParams):
+    columns: DataColumns = DataColumns()
+    pairs_from: Literal["best_vs_worst", "best_vs_rest", "all"] | None = None
+    """Rows of a prompt and rated completions (``columns.completions``/``completion_scores``)
+    become pairs: the best against the worst, the best against each other one, or every two of
+    different scores. Equal scores make no pair (dropped as ``tie``). null: pairwise rows."""
+    pairs_margin: bool = False
+    """With ``pairs_from``: each pair's margin is ``(chosen's score - rejected's score) *
+    margin_scale``, for TRL's margin loss."""
     num_pairs: PositiveInt = 6000
     """Rows the builtin generator makes (ignored for other sources), before the split."""
     generator_seed: int = 0
@@ -92,7 +170,21 @@ class DataParams(SourceParams):
     """The source's own held-out split (``test``, ``test_prefs``): it becomes the test split,
     cleaned like the training split, and ``prepare.test_size`` is not used."""
     margin_scale: float = Field(1.0, gt=0)
-    """Multiplies a margin taken from ``columns.score_chosen``/``score_rejected``."""
+    """Multiplies a margin taken from ``columns.score_chosen``/``score_rejected`` or, with
+    ``pairs_margin``, from the completions' scores."""
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _columns_of_a_set(cls, value: Any) -> Any:
+        """An evaluation set's ``Columns`` describe training-like data too (evalsets.py)."""
+        return value.model_dump() if isinstance(value, Columns) else value
+
+    @model_validator(mode="after")
+    def _pairs_from_fits(self) -> DataParams:
+        problems = _pairs_from_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class ModelParams(Section):
@@ -103,7 +195,8 @@ class ModelParams(Section):
 
 class PrepareParams(Section):
     test_size: float = Field(0.2, gt=0, lt=1)
-    """Share of the pairs held out as ``test`` (unused when ``data.test_split`` is set)."""
+    """Share of the prompts (of the pairs, when no prompt repeats) held out as ``test``, a
+    prompt's pairs all on one side (unused when ``data.test_split`` is set)."""
     seed: int = 42
     max_drop_fraction: float = Field(0.5, ge=0, le=1)
     """Fail when more than this fraction of rows is dropped: the data is probably mis-mapped."""
@@ -112,7 +205,8 @@ class PrepareParams(Section):
     random rows; sources without it are split at random. The builtin source has it."""
     seen_test_size: float = Field(0.1, ge=0, lt=1)
     """With a group split: share of the training groups' rows held out as ``test_seen_topics``
-    (in-distribution pairs; 0 for none)."""
+    (in-distribution pairs, whole prompts at a time so none is shared with training; 0 for
+    none)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -120,6 +214,16 @@ class PrepareParams(Section):
         if isinstance(values, dict) and "template" in values:
             raise ValueError("prepare.template moved to featurize.template: move the key there")
         return values
+
+
+def check_template(value: str) -> str:
+    """A role template holds ``{prompt}`` before ``{response}`` (rendering.role_prefixes)."""
+    for field in ("{prompt}", "{response}"):
+        if field not in value:
+            raise ValueError(f"must contain {field}")
+    if value.index("{prompt}") > value.index("{response}"):
+        raise ValueError("{prompt} must come before {response}")
+    return value
 
 
 class FeaturizeParams(Section):
@@ -137,12 +241,7 @@ class FeaturizeParams(Section):
     @field_validator("template")
     @classmethod
     def _template_has_fields(cls, value: str) -> str:
-        for field in ("{prompt}", "{response}"):
-            if field not in value:
-                raise ValueError(f"must contain {field}")
-        if value.index("{prompt}") > value.index("{response}"):
-            raise ValueError("{prompt} must come before {response}")
-        return value
+        return check_template(value)
 
 
 class LoraParams(Section):
@@ -222,6 +321,48 @@ class EvalSetParams(SourceParams):
 
 SET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 DEFAULT_SETS = {"everyday": EvalSetParams(source="data/eval/everyday.jsonl")}
+ReferenceInput = Literal["auto", "chat_template", "text_pair", "template"]
+
+
+class ReferenceParams(Section):
+    """A reference reward model, scored on the same pairs as the trained one (references stage).
+
+    Any ``AutoModelForSequenceClassification`` with one output, read as the ``input`` mode says
+    (README, "Reference reward models"); safetensors weights only, as for the base model.
+    """
+
+    model: str
+    """A Hub model id, or a local folder (a ``rewardlab export``, ``models/reward_model`` of
+    another checkout, any saved transformers classifier)."""
+    input: ReferenceInput = "auto"
+    """``chat_template``: the conversation through the tokenizer's chat template;
+    ``text_pair``: ``tokenizer(prompt, response)``; ``template``: the role ``template`` below;
+    ``auto``: a rewardlab folder's own contract, else ``chat_template`` when the tokenizer has
+    one, else ``text_pair``."""
+    template: str | None = None
+    """Role template for ``input: template`` (as featurize.template), e.g.
+    ``"Question: {prompt}\nAnswer: {response}"``; only with that input."""
+    revision: str | None = None
+    """Hub id only: the model commit, tag or branch to load (pins the reference)."""
+    trust_remote_code: bool = False
+    """Run the model's own Python code from the Hub; read that code before you set it."""
+    max_length: PositiveInt | None = None
+    """Tokens per (prompt, response), cut on the right; null: the tokenizer's
+    ``model_max_length``, at most the model's positions and 4096."""
+    batch_size: PositiveInt = 16
+    """Sequences per forward pass (a large reference on long pairs needs small batches)."""
+
+    @model_validator(mode="after")
+    def _template_with_its_input(self) -> ReferenceParams:
+        if self.input == "template" and self.template is None:
+            raise ValueError("input: template needs a template, e.g. 'Q: {prompt} A: {response}'")
+        if self.input != "template" and self.template is not None:
+            raise ValueError(f"template is read only with input: template (input is {self.input})")
+        if self.template is not None:
+            check_template(self.template)
+        if Path(self.model).expanduser().exists() and self.revision is not None:
+            raise ValueError(f"revision is for Hub ids; {self.model!r} is a local folder")
+        return self
 
 
 class EvaluateParams(Section):
@@ -240,8 +381,11 @@ class EvaluateParams(Section):
     reward_stats_pairs: PositiveInt = 500
     """Training pairs (drawn with ``seed``) whose rewards give the mean and std for normalising:
     500 pairs put the mean within a few hundredths of a std, in a fraction of a full pass."""
+    references: dict[Annotated[str, Field(pattern=SET_NAME)], ReferenceParams] = {}
+    """Reference reward models, scored by the references stage on the pairs evaluate scores and
+    reported under ``references.<name>`` in reports/metrics.json. ``{}`` or null: none."""
 
-    @field_validator("sets", mode="before")
+    @field_validator("sets", "references", mode="before")
     @classmethod
     def _null_means_none(cls, value: Any) -> Any:
         return {} if value is None else value

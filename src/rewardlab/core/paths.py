@@ -10,9 +10,11 @@ TRAIN_CURVES_DIR = Path("reports/train")
 METRICS_FILE = Path("reports/metrics.json")
 SCORES_FILE = Path("reports/scores.jsonl")
 PAIRS_DIR = Path("reports/pairs")  # every scored set's per-pair rewards, for `rewardlab diff`
+REFERENCES_DIR = Path("reports/references")  # NAME/SET.jsonl: a reference model's per-pair rewards
 # Content hashes of the local inputs params name (stage fingerprint): deps of prepare / evaluate.
 SOURCE_FINGERPRINT = Path("data/fingerprints/training_source.json")
 EVAL_SETS_FINGERPRINT = Path("data/fingerprints/evaluation_sets.json")
+REFERENCES_FINGERPRINT = Path("data/fingerprints/references.json")  # of references stage
 
 
 def repo_relative(value: str) -> str:

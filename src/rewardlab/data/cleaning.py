@@ -1,8 +1,9 @@
-"""Cleaning and splitting preference rows: every layout into one canonical pair, every dropped row
-counted by reason, and the held-out split made the same on every run.
+"""Cleaning preference rows: every layout into one canonical pair, every dropped row counted by
+reason, and a message that points a person at the problem when too many are.
 
-Used by the prepare stage for the training source and by evaluation sets, so a set is cleaned
-exactly as training data is.
+Used by the prepare stage for the training source (``preparation.py``) and by evaluation sets,
+so a set is cleaned exactly as training data is. Rows of rated completions (``data.pairs_from``)
+reach here already made into candidate pairs (``ratings.py``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from datasets import Dataset
-
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import DataParams, PrepareParams
 from rewardlab.data.formats import (
@@ -22,10 +21,11 @@ from rewardlab.data.formats import (
     Format,
     detect_format,
     drop_reasons,
+    is_tie,
     normalise,
     to_margin,
 )
-from rewardlab.data.splitting import split_rows
+from rewardlab.data.ratings import ROW
 
 FORMAT_PARAM = "data.format"
 
@@ -42,6 +42,8 @@ class Cleaned:
     dropped: Counter[str] = field(default_factory=Counter)
     first_dropped: dict[str, tuple[int, str]] = field(default_factory=dict)
     """Reason → (row number, column) of its first occurrence, to point a person at it."""
+    details: dict[str, str] = field(default_factory=dict)
+    """Reason → what exactly was wrong at that first occurrence, when the reason alone is vague."""
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -90,7 +92,10 @@ def clean_pairs(
     cleaned, seen, rows_in = Cleaned([], 0), set(), 0
     for number, row in enumerate(rows):
         rows_in += 1
-        result = normalise(row, fmt)
+        if columns.tie is not None and is_tie(row.get("tie")):
+            result: dict[str, Any] | Dropped = Dropped("tie", "tie")
+        else:
+            result = normalise(row, fmt)
         if not isinstance(result, Dropped):
             result = _with_extras(result, row, data)
         if not isinstance(result, Dropped):
@@ -103,7 +108,7 @@ def clean_pairs(
         if isinstance(result, Dropped):
             cleaned.dropped[result.reason] += 1
             column = getattr(columns, result.column, None) or result.column
-            cleaned.first_dropped.setdefault(result.reason, (number, column))
+            cleaned.first_dropped.setdefault(result.reason, (row.get(ROW, number), column))
             continue
         cleaned.pairs.append(result)
     cleaned.rows_in = rows_in
@@ -118,7 +123,9 @@ def _with_extras(
     if columns.category is not None or "category" in row:  # mapped, or the builtin's own
         value = row.get("category")
         pair["category"] = None if value is None else str(value)
-    if columns.margin is not None:
+    if data.pairs_margin:  # the score difference, computed by ratings.expand
+        pair["margin"] = row["margin"]
+    elif columns.margin is not None:
         margin = to_margin(row.get("margin"))
         if margin is None:
             return Dropped("bad_margin", "margin")
@@ -142,9 +149,10 @@ def check_drops(cleaned: Cleaned, params: PrepareParams, split: str) -> None:
     where = ""
     if reason:
         number, column = cleaned.first_dropped[reason]
+        detail = f" ({cleaned.details[reason]})" if cleaned.details.get(reason) else ""
         where = (
             f" Most were dropped as {reason!r} ({count}), first at row {number} in column "
-            f"{column!r}: {drop_reasons()[reason]}."
+            f"{column!r}{detail}: {drop_reasons()[reason]}."
         )
     if not cleaned.pairs:
         raise UserError(
@@ -155,63 +163,6 @@ def check_drops(cleaned: Cleaned, params: PrepareParams, split: str) -> None:
         f"prepare: {total} of {cleaned.rows_in} rows dropped from the {split} split ({counts}), "
         f"more than prepare.max_drop_fraction = {params.max_drop_fraction}.{where}"
     )
-
-
-def prepare_splits(
-    rows: Dataset,
-    params: PrepareParams,
-    data: DataParams = DEFAULT_DATA,
-    test_rows: Dataset | None = None,
-) -> tuple[dict[str, list[dict]], dict]:
-    """Clean and split; return the splits and the stats that describe them.
-
-    ``test_rows`` (the source's own test split) is cleaned the same way and becomes ``test``;
-    without it, a seeded ``prepare.test_size`` share of ``rows`` does.
-    """
-    raw = rows.to_list()
-    fmt = choose_format(raw, data.format)
-    group = [params.group_column] if params.group_column else []
-    cleaned = clean_pairs(raw, fmt, data, keep=group)
-    check_drops(cleaned, params, "train")
-    stats: dict[str, Any] = {**cleaned.stats(), "format": fmt.as_dict()}
-    if test_rows is not None:
-        test = clean_pairs(test_rows.to_list(), fmt, data, keep=group)
-        check_drops(test, params, "test")
-        splits = {"train": cleaned.pairs, "test": test.pairs}
-        stats["test_split"] = {"from": "data.test_split", "split": data.test_split}
-        stats["test_rows"] = test.stats()
-    else:
-        splits, split_by = split_rows(
-            cleaned.pairs, params.test_size, params.seed, params.group_column, params.seen_test_size
-        )
-        stats["test_split"] = {
-            "from": "prepare.test_size",
-            "test_size": params.test_size,
-            "seed": params.seed,
-        }
-        stats["split_by"] = split_by
-    stats.update({f"{name}_pairs": len(pairs) for name, pairs in splits.items()})
-    every = [pair for split in splits.values() for pair in split]
-    stats["margin"] = _optional_column_stats(every, "margin", _margin_source(data))
-    stats["category"] = _optional_column_stats(every, "category", data.columns.category)
-    return splits, stats
-
-
-def _margin_source(data: DataParams) -> str | None:
-    columns = data.columns
-    if columns.margin is not None:
-        return columns.margin
-    if columns.score_chosen is not None:
-        return f"({columns.score_chosen} - {columns.score_rejected}) * {data.margin_scale}"
-    return None
-
-
-def _optional_column_stats(pairs: list[dict], column: str, source: str | None) -> dict | None:
-    """Where an optional column came from and how many pairs carry a value for it."""
-    if source is None:
-        return None
-    carried = sum(pair.get(column) is not None for pair in pairs)
-    return {"from": source, "pairs": carried}
 
 
 def describe_drops(dropped: Counter[str] | dict[str, int]) -> str:

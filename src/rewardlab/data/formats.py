@@ -42,6 +42,8 @@ class Dropped(NamedTuple):
 
     reason: str
     column: str
+    detail: str = ""
+    """What exactly was wrong, when the reason alone does not say (``4 completions, 3 scores``)."""
 
 
 def is_conversational(example: dict[str, Any]) -> bool:
@@ -187,3 +189,17 @@ def to_margin(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) else None
+
+
+TIE_WORDS = ("true", "yes", "1")
+
+
+def is_tie(value: Any) -> bool:
+    """Whether a tie column's value marks a tie: true, a non-zero number, or text that starts
+    with ``tie`` (an arena's ``winner: tie``, ``tie (bothbad)``) or reads true/yes/1."""
+    if isinstance(value, bool | int | float):
+        return bool(value) and value == value  # NaN is no tie
+    if isinstance(value, str):
+        text = value.strip().casefold()
+        return text.startswith("tie") or text in TIE_WORDS
+    return False

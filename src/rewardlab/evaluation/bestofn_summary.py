@@ -1,4 +1,4 @@
-"""The figures ``sets.NAME`` holds for a best-of-N set, and its per-prompt lines for ``diff``.
+"""The figures ``sets.NAME`` holds for a best-of-N set (its per-prompt lines: ``prompt_scores``).
 
 The keys are a pairwise set's where they mean the same thing, read per prompt instead of per
 pair: ``pairs`` counts prompts, ``win_rate`` is the best-of-N accuracy (the mean credit,
@@ -14,21 +14,16 @@ their mean, ``overall`` (``rewardbench2.py``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from rewardlab.core.params import EvaluateParams
-from rewardlab.evaluation.pair_scores import pair_id, write_records
 from rewardlab.evaluation.rewardbench2 import Prompt, rewardbench2_scores
 from rewardlab.evaluation.stats import bootstrap_mean_ci, top_credit
-from rewardlab.evaluation.summary import DIGITS, _round
-
-if TYPE_CHECKING:  # the set's type only: this module's figures need no model code
-    from rewardlab.evaluation.bestofn import BestOfNSet
+from rewardlab.evaluation.summary import _round
 
 
 def credits(scores: Sequence[Sequence[float]], num_correct: Sequence[int]) -> np.ndarray:
@@ -39,22 +34,26 @@ def credits(scores: Sequence[Sequence[float]], num_correct: Sequence[int]) -> np
 
 
 def rates(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
-    """Best-of-N accuracy with its prompt-level CI, and the baselines on the same prompts."""
+    """Best-of-N accuracy with its prompt-level CI, and the baselines on the same prompts (the
+    untrained model's only where the frame has its rewards: not for a reference model)."""
     won = credits(frame["rewards"], frame["num_correct"])
     low, high = bootstrap_mean_ci(won, params.bootstrap_resamples, params.seed)
     sizes = frame["rewards"].map(len).to_numpy()
     chance = frame["num_correct"].to_numpy() / np.maximum(sizes, 1)
     empty = len(frame) == 0
-    return {
+
+    def mean_credit(column: str) -> float | None:
+        return _round(0.0 if empty else credits(frame[column], frame["num_correct"]).mean())
+
+    block: dict[str, Any] = {
         "pairs": len(frame),
         "win_rate": _round(0.0 if empty else won.mean()),
         "win_rate_ci95": {"low": _round(low), "high": _round(high)},
-        "untrained_win_rate": _round(
-            0.0 if empty else credits(frame["untrained_rewards"], frame["num_correct"]).mean()
-        ),
-        "longer_wins_rate": _round(
-            0.0 if empty else credits(frame["chars"], frame["num_correct"]).mean()
-        ),
+    }
+    if "untrained_rewards" in frame:
+        block["untrained_win_rate"] = mean_credit("untrained_rewards")
+    return block | {
+        "longer_wins_rate": mean_credit("chars"),
         "random_win_rate": _round(0.0 if empty else chance.mean()),
         "completions_per_prompt": _round(0.0 if empty else sizes.mean()),
     }
@@ -82,32 +81,3 @@ def summarize_bestofn(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, 
                 "overall": _round(scores["overall"]),
             }
     return block
-
-
-def bestofn_records(rows: Sequence[dict[str, Any]], frame: pd.DataFrame) -> Iterator[dict]:
-    """One ``reports/pairs/NAME.jsonl`` record per prompt: a content id of the prompt and its
-    completions, every completion's reward (correct ones first), ``num_correct``, the credit
-    and the category; ``rewardlab diff`` pairs runs over these prompts."""
-    for index, rewards, credit in zip(
-        frame.index, frame["rewards"], credits(frame["rewards"], frame["num_correct"]), strict=True
-    ):
-        row = rows[index]
-        k = row["num_correct"]
-        record: dict[str, Any] = {
-            "id": pair_id(row["prompt"], row["completions"][:k], row["completions"][k:]),
-            "rewards": [round(float(r), DIGITS) for r in rewards],
-            "num_correct": int(k),
-            "credit": round(float(credit), DIGITS),
-        }
-        if row["category"] is not None:
-            record["category"] = row["category"]
-        yield record
-
-
-def write_bestofn_scores(
-    folder: Path, sets: Mapping[str, BestOfNSet], frames: Mapping[str, pd.DataFrame]
-) -> None:
-    """``folder/NAME.jsonl`` for every best-of-N set: one line per prompt."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, frame in frames.items():
-        write_records(folder / f"{name}.jsonl", bestofn_records(sets[name].rows, frame))

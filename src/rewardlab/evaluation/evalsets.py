@@ -1,5 +1,9 @@
 """Extra evaluation sets (``evaluate.sets``), made ready for scoring exactly as training data was.
 
+Reading and cleaning a set (:func:`read_evaluation_set`) needs no model, so the references stage
+reads the very pairs evaluate scores without loading the trained model; rendering and tokenizing
+for the trained model (:func:`tokenize_evaluation_set`) is the separate second step.
+
 A set is any preference data the pipeline reads (a local file or folder, or a Hub id, in every
 layout prepare understands). It goes through the very functions the training data goes through:
 ``sources.loading`` reads it, prepare detects its format and cleans it, featurize renders and
@@ -11,16 +15,18 @@ A set's ``category`` column is kept for per-category figures; with ``columns.cat
 column named ``category`` or RewardBench's ``subset`` is used when the set has one.
 
 A set whose ``chosen`` and ``rejected`` hold *lists* of completions (RewardBench 2) is a best-of-N
-set: ``evaluation/bestofn.py`` cleans it, and its completions are rendered with this module's
-``set_rendering``, as a pairwise set of the same format would be. Its ``id`` column, when it has
-one, is kept (RewardBench 2's Ties score reads it).
+set: reading tells it apart and ``evaluation/bestofn.py`` cleans it (its ``ReadSet`` has
+``bestofn`` set and best-of-N rows in place of pairs); tokenizing renders its completions with
+this module's ``set_rendering``, as a pairwise set of the same format would be, into a
+``BestOfNSet``. Its ``id`` column, when it has one, is kept (RewardBench 2's Ties score reads it).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
@@ -42,13 +48,21 @@ ID_COLUMN = "id"  # a row's id, kept when the set has one (RewardBench 2's Ties 
 DATA_KEY = re.compile(r"\bdata\.(?=source|split|revision|format|columns)")
 
 
-def load_evaluation_sets(
-    specs: Mapping[str, EvalSetParams],
-    metadata: dict[str, Any],
-    use_chat_template: bool,
-    reserved: Iterable[str] = (),
-) -> dict[str, Dataset | BestOfNSet]:
-    """Every named set, tokenized for the trained model; ``reserved``: names already taken."""
+class ReadSet(NamedTuple):
+    """One set read and cleaned, before any model: its rows, format and drops.
+
+    A pairwise set's rows are canonical pairs (prepare's); a best-of-N set's (``bestofn``) are
+    ``bestofn.clean_rows``'s: prompt, completions (correct first), num_correct, category, id.
+    """
+
+    rows: list[dict[str, Any]]
+    format: Format
+    dropped: Counter[str]
+    bestofn: bool = False
+
+
+def check_names(specs: Mapping[str, EvalSetParams], reserved: Iterable[str] = ()) -> None:
+    """A set may not take the name of a held-out split (both report under ``sets.<name>``)."""
     taken = set(reserved)
     for name in specs:
         if name in taken:
@@ -56,6 +70,24 @@ def load_evaluation_sets(
                 f"evaluate.sets.{name}: {name!r} is already the name of a held-out split in "
                 "data/features, reported under sets by that name; give the set another name."
             )
+
+
+def read_evaluation_sets(
+    specs: Mapping[str, EvalSetParams], reserved: Iterable[str] = ()
+) -> dict[str, ReadSet]:
+    """Every named set read and cleaned, independent of any model (the references stage's)."""
+    check_names(specs, reserved)
+    return {name: read_evaluation_set(name, spec) for name, spec in specs.items()}
+
+
+def load_evaluation_sets(
+    specs: Mapping[str, EvalSetParams],
+    metadata: dict[str, Any],
+    use_chat_template: bool,
+    reserved: Iterable[str] = (),
+) -> dict[str, Dataset | BestOfNSet]:
+    """Every named set, tokenized for the trained model; ``reserved``: names already taken."""
+    check_names(specs, reserved)
     if not specs:
         return {}
     tokenizer = load_tokenizer(ModelParams.model_validate(metadata["model"]))  # featurize's
@@ -65,19 +97,13 @@ def load_evaluation_sets(
     }
 
 
-def load_evaluation_set(
-    name: str,
-    spec: EvalSetParams,
-    tokenizer: PreTrainedTokenizerBase,
-    metadata: dict[str, Any],
-    use_chat_template: bool,
-) -> Dataset | BestOfNSet:
-    """Read, clean, render and tokenize one set; its rows keep their category."""
+def read_evaluation_set(name: str, spec: EvalSetParams) -> ReadSet:
+    """Read and clean one set as prepare cleans training data; its rows keep their category."""
     key = f"evaluate.sets.{name}"
     try:
         rows, data = read_rows(spec, key)
         if is_bestofn(rows):
-            return load_bestofn(name, rows, spec, tokenizer, metadata, use_chat_template)
+            return read_bestofn(rows, spec, key)
         fmt = choose_format(rows, spec.format)
     except UserError as exc:  # prepare's words, for the set's keys
         message = DATA_KEY.sub(f"{key}.", str(exc)).removeprefix("prepare: ")
@@ -88,39 +114,52 @@ def load_evaluation_set(
             f"{key}: no usable pairs in {spec.source!r} ({cleaned.rows_in} rows, dropped: "
             f"{dict(+cleaned.dropped)}). Check {key}.columns and {key}.format."
         )
-    rendering = set_rendering(fmt, tokenizer, metadata, use_chat_template)
-    rendered = render_split(
-        Dataset.from_list(cleaned.pairs), metadata["template"], rendering, tokenizer
-    )
-    # Truncated, never dropped: every pair of an evaluation set counts, as in the test split.
-    budget = FeaturizeParams(max_length=metadata["max_length"], overflow="truncate")
-    features, _ = tokenize_split(rendered, tokenizer, budget)
-    print(
-        f"evaluate: set {name!r}: {len(features)} pairs ({fmt.type}, {fmt.prompt} prompt); "
-        f"{describe_drops(cleaned.dropped)}"
-    )
-    return features
+    return ReadSet(cleaned.pairs, fmt, cleaned.dropped)
 
 
-def load_bestofn(
+def read_bestofn(rows: list[dict], spec: EvalSetParams, key: str) -> ReadSet:
+    """A best-of-N set cleaned row by row; its Ties ids checked before anything is scored."""
+    kept, fmt, dropped = clean_rows(rows, spec.format, key)
+    check_ties_ids(((row["category"], row["id"]) for row in kept), key)
+    return ReadSet(kept, fmt, dropped, bestofn=True)
+
+
+def load_evaluation_set(
     name: str,
-    rows: list[dict],
     spec: EvalSetParams,
     tokenizer: PreTrainedTokenizerBase,
     metadata: dict[str, Any],
     use_chat_template: bool,
-) -> BestOfNSet:
-    """A best-of-N set, cleaned row by row and tokenized as a pairwise set of its format."""
-    key = f"evaluate.sets.{name}"
-    kept, fmt, dropped = clean_rows(rows, spec.format, key)
-    check_ties_ids(((row["category"], row["id"]) for row in kept), key)
-    rendering = set_rendering(fmt, tokenizer, metadata, use_chat_template)
-    bestofn = tokenize_rows(kept, fmt, tokenizer, metadata, rendering)
-    print(
-        f"evaluate: set {name!r}: {len(kept)} prompts of best-of-N, "
-        f"{sum(bestofn.sizes)} completions ({fmt.type}); {describe_drops(dropped)}"
+) -> Dataset | BestOfNSet:
+    """Read and clean one set, then render and tokenize it for the trained model."""
+    read = read_evaluation_set(name, spec)
+    features = tokenize_evaluation_set(read, tokenizer, metadata, use_chat_template)
+    if isinstance(features, BestOfNSet):
+        counted = f"{len(features.rows)} prompts of best-of-N, {sum(features.sizes)} completions"
+        kind = read.format.type
+    else:
+        counted, kind = f"{len(features)} pairs", f"{read.format.type}, {read.format.prompt} prompt"
+    print(f"evaluate: set {name!r}: {counted} ({kind}); {describe_drops(read.dropped)}")
+    return features
+
+
+def tokenize_evaluation_set(
+    read: ReadSet,
+    tokenizer: PreTrainedTokenizerBase,
+    metadata: dict[str, Any],
+    use_chat_template: bool,
+) -> Dataset | BestOfNSet:
+    """A read set rendered and tokenized as featurize made the trained model's features: a
+    pairwise set as a Dataset of pairs, a best-of-N set every completion's ids."""
+    rendering = set_rendering(read.format, tokenizer, metadata, use_chat_template)
+    if read.bestofn:
+        return tokenize_rows(read.rows, read.format, tokenizer, metadata, rendering)
+    rendered = render_split(
+        Dataset.from_list(read.rows), metadata["template"], rendering, tokenizer
     )
-    return bestofn
+    # Truncated, never dropped: every pair of an evaluation set counts, as in the test split.
+    budget = FeaturizeParams(max_length=metadata["max_length"], overflow="truncate")
+    return tokenize_split(rendered, tokenizer, budget)[0]
 
 
 def read_rows(spec: EvalSetParams, key: str) -> tuple[list[dict], DataParams]:

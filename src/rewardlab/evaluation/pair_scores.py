@@ -13,7 +13,7 @@ pairs both runs scored, and only those.
 
 A best-of-N set (``evaluation/bestofn.py``) writes one line per *prompt* instead: the id of its
 prompt with the lists of correct and incorrect completions, every completion's reward, its
-``num_correct`` and its ``credit`` (``bestofn_summary.bestofn_records``); read back, such a line
+``num_correct`` and its ``credit`` (``prompt_scores.bestofn_records``); read back, such a line
 has a ``credit`` and no chosen/rejected reward.
 """
 
@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from rewardlab.evaluation.summary import DIGITS
+from rewardlab.core.outputs import DIGITS
 
 if TYPE_CHECKING:  # `rewardlab diff` reads these files without loading datasets (pyarrow)
     from datasets import Dataset
@@ -58,7 +58,9 @@ def pair_id(prompt: Any, chosen: Any, rejected: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_CHARS]
 
 
-def pair_records(pairs: Dataset, frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
+def pair_records(
+    pairs: Dataset | Mapping[str, Sequence[Any]], frame: pd.DataFrame
+) -> Iterator[dict[str, Any]]:
     """One record per row of ``frame`` (the per-pair frame of ``pairs``): id, rewards, category.
 
     Rows are matched by the frame's index, which is the pair's row in ``pairs``, so a frame
@@ -80,9 +82,12 @@ def pair_records(pairs: Dataset, frame: pd.DataFrame) -> Iterator[dict[str, Any]
 
 
 def write_pair_scores(
-    folder: Path, scored: Mapping[str, Dataset], frames: Mapping[str, pd.DataFrame]
+    folder: Path,
+    scored: Mapping[str, Dataset | Mapping[str, Sequence[Any]]],
+    frames: Mapping[str, pd.DataFrame],
 ) -> None:
-    """Write ``folder/NAME.jsonl`` for every set of ``frames`` (its pairs in ``scored``)."""
+    """Write ``folder/NAME.jsonl`` for every set of ``frames`` (its pairs in ``scored``: a
+    Dataset, or columns ``prompt``/``chosen``/``rejected`` as lists)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
         write_records(folder / f"{name}.jsonl", pair_records(scored[name], frame))

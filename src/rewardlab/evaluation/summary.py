@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rewardlab.core.outputs import DIGITS
 from rewardlab.core.params import EvaluateParams
 from rewardlab.evaluation.rewardbench import is_rewardbench_layout, section_scores
 from rewardlab.evaluation.stats import (
@@ -24,26 +25,27 @@ from rewardlab.evaluation.stats import (
     wins,
 )
 
-DIGITS = 6  # rounding keeps metrics.json stable across platforms' last-bit float noise
-
 
 def _round(value: float) -> float | None:
     return None if pd.isna(value) else round(float(value), DIGITS)
 
 
 def rates(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
-    """Win rate with its CI, and the baselines that score the same pairs without training."""
+    """Win rate with its CI, and the baselines that score the same pairs without training
+    (the untrained model's only where the frame has its rewards: not for a reference model)."""
     won = wins(frame["chosen_reward"], frame["rejected_reward"])
     low, high = bootstrap_ci(won, params.bootstrap_resamples, params.seed)
-    return {
+    block = {
         "pairs": len(frame),
         "win_rate": _round(won.mean() if len(frame) else 0.0),
         "win_rate_ci95": {"low": _round(low), "high": _round(high)},
-        "untrained_win_rate": _round(
-            win_rate(frame["untrained_chosen_reward"], frame["untrained_rejected_reward"])
-        ),
         "longer_wins_rate": _round(win_rate(frame["chosen_chars"], frame["rejected_chars"])),
     }
+    if "untrained_chosen_reward" in frame:  # not for a reference model: no untrained self
+        block["untrained_win_rate"] = _round(
+            win_rate(frame["untrained_chosen_reward"], frame["untrained_rejected_reward"])
+        )
+    return block
 
 
 def by_category(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:

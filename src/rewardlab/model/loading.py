@@ -93,17 +93,24 @@ def resolve_model_path(name_or_path: str) -> str:
     return str(Path(spec.origin).parent / folder)
 
 
-def _hub_error(name: str, exc: Exception) -> UserError:
+def hub_error(
+    name: str,
+    exc: Exception,
+    param: str = "model.name_or_path",
+    remote_code: str = "model.trust_remote_code",
+) -> UserError:
+    """What a failed ``from_pretrained`` of ``name`` means, naming the setting to change:
+    ``param`` holds the name, ``remote_code`` the switch for the model's own code."""
     if "trust_remote_code" in str(exc):
         return UserError(
-            f"model.name_or_path = {name!r} needs its own Python code to load, which runs only "
-            "with model.trust_remote_code: true. Read that code before you set it."
+            f"{param} = {name!r} needs its own Python code to load, which runs only "
+            f"with {remote_code}: true. Read that code before you set it."
         )
     folder = Path(name).expanduser()
     if folder.is_dir():
         pickled_only = not any(folder.glob("*.safetensors")) and any(folder.glob("*.bin"))
         return UserError(
-            f"model.name_or_path = {name!r}: the folder could not be loaded "
+            f"{param} = {name!r}: the folder could not be loaded "
             f"({type(exc).__name__}: {exc})."
             + (
                 " Weights are read only from *.safetensors files, never from pickled "
@@ -112,10 +119,11 @@ def _hub_error(name: str, exc: Exception) -> UserError:
                 else ""
             )
         )
+    builtin = ", use builtin:minilm," if param == "model.name_or_path" else ""
     return UserError(
-        f"model.name_or_path = {name!r} is neither a local folder nor a model that could be loaded "
+        f"{param} = {name!r} is neither a local folder nor a model that could be loaded "
         f"from the Hugging Face Hub ({type(exc).__name__}: {exc}). Without network, point "
-        "model.name_or_path at a local folder, use builtin:minilm, or pre-fill the Hugging Face "
+        f"{param} at a local folder{builtin} or pre-fill the Hugging Face "
         "cache (HF_HOME) on a machine that has network."
     )
 
@@ -126,7 +134,7 @@ def load_tokenizer(params: ModelParams) -> PreTrainedTokenizerBase:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=params.trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise _hub_error(params.name_or_path, exc) from None
+        raise hub_error(params.name_or_path, exc) from None
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise UserError(
@@ -149,7 +157,7 @@ def load_base_model(
 
     path = resolve_model_path(params.name_or_path)
     try:
-        with _quiet_loading():
+        with quiet_loading():
             model, info = AutoModelForSequenceClassification.from_pretrained(
                 path,
                 num_labels=1,
@@ -158,7 +166,7 @@ def load_base_model(
                 output_loading_info=True,
             )
     except (OSError, ValueError) as exc:
-        raise _hub_error(params.name_or_path, exc) from None
+        raise hub_error(params.name_or_path, exc) from None
     model.config.pad_token_id = tokenizer.pad_token_id
     # peft records ``name_or_path`` as the adapter's base; make it the portable name.
     model.name_or_path = model.config.name_or_path = portable_name(params.name_or_path)
@@ -167,7 +175,7 @@ def load_base_model(
 
 
 @contextmanager
-def _quiet_loading() -> Iterator[None]:
+def quiet_loading() -> Iterator[None]:
     """No "Loading weights" bar (loading takes a second), and no "newly initialized" warning:
     a fresh score head is expected here, and ``fresh`` reports it to the caller."""
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()

@@ -39,8 +39,13 @@ def score_token_ids(
     batch_size: int = 128,
     desc: str = "Scoring",
     precision: Precision = "fp32",
+    token_type_ids: Sequence[Sequence[int]] | None = None,
 ) -> list[float]:
-    """Return one scalar reward per token-id sequence, in input order."""
+    """Return one scalar reward per token-id sequence, in input order.
+
+    ``token_type_ids``: per sequence, the segment of each token, for a model that reads a text
+    pair with segment embeddings (BERT-like references fed ``tokenizer(prompt, response)``).
+    """
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     starts = range(0, len(order), batch_size)
     rewards = [0.0] * len(sequences)
@@ -51,12 +56,16 @@ def score_token_ids(
             width = max(len(sequences[i]) for i in batch)
             input_ids = torch.full((len(batch), width), pad_token_id, dtype=torch.long)
             attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+            types = torch.zeros_like(input_ids) if token_type_ids is not None else None
             for row, i in enumerate(batch):
                 ids = sequences[i]
                 input_ids[row, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
                 attention_mask[row, : len(ids)] = 1
+                if types is not None:
+                    types[row, : len(ids)] = torch.as_tensor(token_type_ids[i], dtype=torch.long)
+            extra = {} if types is None else {"token_type_ids": types.to(device)}
             logits = model(
-                input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)
+                input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **extra
             ).logits
             for i, value in zip(batch, logits[:, 0].float().cpu().tolist(), strict=True):
                 rewards[i] = value

@@ -16,7 +16,10 @@ loads them and renders them as training was rendered). Where a set has categorie
 gets its own win rate; a set in RewardBench's layout also gets RewardBench's section scores. A
 best-of-N set (RewardBench 2: lists of correct and incorrect completions per prompt) is scored
 per prompt by ``evaluation/bestofn.py`` and summarised with the same keys
-(``evaluation/bestofn_summary.py``), plus RewardBench 2's own scores.
+(``evaluation/bestofn_summary.py``), plus RewardBench 2's own scores. Reference models
+(``evaluate.references``, scored by the references stage) get the same figures on the same pairs
+(a best-of-N set's: the same prompts) under ``references.NAME``, each with the paired test
+against the trained model.
 """
 
 from __future__ import annotations
@@ -31,12 +34,21 @@ from datasets import load_from_disk
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_dir, atomic_file, write_json
 from rewardlab.core.params import params_from_argv
-from rewardlab.core.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, PAIRS_DIR, SCORES_FILE
+from rewardlab.core.paths import (
+    FEATURES_DIR,
+    METRICS_FILE,
+    MODEL_DIR,
+    PAIRS_DIR,
+    REFERENCES_DIR,
+    SCORES_FILE,
+)
 from rewardlab.evaluation.bestofn import BestOfNSet, bestofn_frame, score_with_model
-from rewardlab.evaluation.bestofn_summary import summarize_bestofn, write_bestofn_scores
+from rewardlab.evaluation.bestofn_summary import summarize_bestofn
 from rewardlab.evaluation.evalsets import load_evaluation_sets
 from rewardlab.evaluation.pair_scores import write_pair_scores
 from rewardlab.evaluation.pairs import per_pair_frame, score_pairs, untrained_model
+from rewardlab.evaluation.prompt_scores import write_bestofn_scores
+from rewardlab.evaluation.reference_figures import describe_reference, reference_metrics
 from rewardlab.evaluation.summary import DIGITS, describe, summarize, summarize_set
 from rewardlab.model.loading import load_reward_model
 from rewardlab.model.normalization import train_reward_stats
@@ -98,7 +110,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     with atomic_dir(PAIRS_DIR) as folder:  # every set's per-pair rewards, for `rewardlab diff`
         write_pair_scores(folder, scored, frames)
-        write_bestofn_scores(folder, bestofn, bestofn_frames)
+        write_bestofn_scores(folder, {n: s.rows for n, s in bestofn.items()}, bestofn_frames)
+    references = reference_metrics(
+        REFERENCES_DIR, scored, frames, params.evaluate, bestofn, bestofn_frames
+    )
     headline = frames.pop("test")
     metrics = summarize(headline, params.evaluate)
     blocks = {name: summarize_set(f, params.evaluate) for name, f in frames.items()}
@@ -106,11 +121,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     if blocks:
         metrics["sets"] = blocks
     metrics["reward_stats"] = stats  # for normalising rewards (rewardlab.model.normalization)
+    if references:
+        metrics["references"] = references
     write_scores(headline)
     write_json(METRICS_FILE, metrics)
     print(f"evaluate: test: {describe(metrics)}; ECE {metrics['calibration']['ece']:.3f}")
     for name, block in metrics.get("sets", {}).items():
         print(f"evaluate: {name}: {describe(block)}")
+    for name, block in references.items():
+        print(describe_reference(name, block))
 
 
 if __name__ == "__main__":

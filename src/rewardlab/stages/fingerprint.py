@@ -5,9 +5,12 @@ anywhere on disk, or Hub ids. DVC tracks only the paths written in ``dvc.yaml``,
 would not notice a row edited in such a file. This stage runs on every ``dvc repro``
 (``always_changed``; it reads only small JSON and hashes files, no torch or datasets) and writes
 two small files: the training source's fingerprint, a dependency of prepare, and the evaluation
-sets' fingerprints, a dependency of evaluate. DVC compares them with the last run's, so editing
-the training source reruns prepare and all that follows; editing an evaluation set reruns only
-evaluate; and when nothing changed, nothing after this stage runs.
+sets' fingerprints, a dependency of evaluate (and of references). DVC compares them with the last
+run's, so editing the training source reruns prepare and all that follows; editing an evaluation
+set reruns only references and evaluate; and when nothing changed, nothing after this stage runs.
+A third file fingerprints the ``evaluate.references`` models the same way (a local folder by its
+files' bytes: re-exporting a reference into the same folder rescores it; hashing reads about a
+gigabyte a second), a dependency of the references stage.
 
 A Hub source is fingerprinted by its id and the ``revision`` param (prepare records the commit
 it resolved to). A builtin source has no file: its code is already a dependency of prepare.
@@ -23,7 +26,7 @@ from typing import Any
 from rewardlab.core.errors import run_main
 from rewardlab.core.outputs import write_json
 from rewardlab.core.params import params_from_argv
-from rewardlab.core.paths import EVAL_SETS_FINGERPRINT, SOURCE_FINGERPRINT
+from rewardlab.core.paths import EVAL_SETS_FINGERPRINT, REFERENCES_FINGERPRINT, SOURCE_FINGERPRINT
 
 CHUNK = 1 << 20
 
@@ -70,7 +73,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         name: fingerprint(spec.source, spec.revision) for name, spec in params.evaluate.sets.items()
     }
     write_json(EVAL_SETS_FINGERPRINT, sets)
-    print(f"fingerprint: training source {params.data.source!r}, {len(sets)} evaluation set(s)")
+    references = {
+        name: fingerprint(spec.model, spec.revision)
+        for name, spec in params.evaluate.references.items()
+    }
+    write_json(REFERENCES_FINGERPRINT, references)
+    print(
+        f"fingerprint: training source {params.data.source!r}, {len(sets)} evaluation set(s), "
+        f"{len(references)} reference model(s)"
+    )
 
 
 if __name__ == "__main__":

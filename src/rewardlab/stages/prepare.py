@@ -2,10 +2,12 @@
 
 Every layout TRL reads (texts or message lists, explicit or implicit prompt; see
 ``data/formats.py``) leaves here as ``prompt``/``chosen``/``rejected`` with the answer alone in
-chosen/rejected, plus ``category`` and ``margin`` when ``data.columns`` names them. Rows that
-cannot teach a preference are dropped and counted by reason, so ``stats.json`` says exactly what
-happened to the data. The held-out split is the source's own (``data.test_split``) or a seeded
-share of the training split, the same on every run. Rendering into model text is featurize's job.
+chosen/rejected, plus ``category`` and ``margin`` when ``data.columns`` names them; rows of a
+prompt and rated completions become pairs first (``data.pairs_from``, ``data/ratings.py``). Rows
+that cannot teach a preference (ties included) are dropped and counted by reason, so
+``stats.json`` says exactly what happened to the data. The held-out split is the source's own
+(``data.test_split``) or a seeded share of the training split, the same on every run, and never
+shares a prompt with training. Rendering into model text is featurize's job.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_dir
 from rewardlab.core.params import params_from_argv
 from rewardlab.core.paths import PREPARED_DIR
-from rewardlab.data.cleaning import describe_drops, prepare_splits
+from rewardlab.data.cleaning import describe_drops
+from rewardlab.data.preparation import prepare_splits
 from rewardlab.data.sources.loading import load_source
 
 
@@ -51,10 +54,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     for reason, count in stats.get("test_rows", {}).get("dropped", {}).items():
         dropped[reason] += count
     print(
-        f"prepare: {stats['rows_in']} rows ({stats['format']['type']}, "
+        f"prepare: {_rows_in(stats)}{stats['format']['type']}, "
         f"{stats['format']['prompt']} prompt) -> "
         + ", ".join(f"{len(pairs)} {name}" for name, pairs in splits.items())
         + f" pairs; {describe_drops(dropped)}"
+    )
+
+
+def _rows_in(stats: dict) -> str:
+    """What came in: rows, or rows of rated completions and the candidate pairs they made."""
+    rated = stats.get("ratings")
+    if rated is None:
+        return f"{stats['rows_in']} rows ("
+    return (
+        f"{rated['source_rows']} rows of rated completions -> {rated['candidate_pairs']} "
+        f"candidate pairs ({rated['pairs_from']}; "
     )
 
 

@@ -5,7 +5,8 @@
 The tutorial's ``compare_texts``, done right: both responses are formatted with the template the
 model was trained with and cut to its token budget, the model is in eval mode and runs without
 gradients, and the answer says how sure it is: P(A preferred) = sigmoid(reward A - reward B), the
-probability the model was trained to express.
+probability the model was trained to express. ``--model`` may also be any one-output reward model
+(a folder or a Hub id), read as ``--model-input`` says (``rewardlab score --help``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import math
 from collections.abc import Sequence
 
 from rewardlab.core.errors import run_main
-from rewardlab.model.loading import load_reward_model
-from rewardlab.model.scoring import score_responses
+from rewardlab.model.references import score_texts
+from rewardlab.tools.score import add_model_arguments, open_model
 
 
 def verdict(reward_a: float, reward_b: float) -> str:
@@ -32,15 +33,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="rewardlab compare", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--model", required=True, help="trained model folder (models/reward_model)")
+    add_model_arguments(parser)
     parser.add_argument("--prompt", required=True, help="the prompt both responses answer")
     # One metavar: Python 3.11's argparse cannot print help for a tuple metavar on a positional.
     parser.add_argument("responses", nargs=2, metavar="RESPONSE", help="response A, then B")
     args = parser.parse_args(argv)
-    model, tokenizer, metadata = load_reward_model(args.model)
-    reward_a, reward_b = score_responses(
-        model, tokenizer, metadata, [args.prompt] * 2, args.responses
-    )
+    reward_a, reward_b = score_texts(open_model(args), [args.prompt] * 2, args.responses)
     print(f"reward A: {reward_a:+.4f}")
     print(f"reward B: {reward_b:+.4f}")
     print(verdict(reward_a, reward_b))

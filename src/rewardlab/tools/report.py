@@ -25,7 +25,7 @@ from rewardlab.core.paths import METRICS_FILE, SCORES_FILE, TRAIN_CURVES_DIR
 from rewardlab.evaluation.rewardbench import convention
 from rewardlab.evaluation.stats import bucket_order
 from rewardlab.tools.figures import FIGURES, SET_LABELS, evaluation_sets
-from rewardlab.tools.significance import headline_diff, paired_marks
+from rewardlab.tools.significance import headline_diff, paired_marks, vs_trained_mark
 
 FIGURES_DIR = Path("reports/figures")
 REPORT_FILE = Path("reports/report.md")
@@ -344,6 +344,34 @@ def counted(block: dict[str, Any]) -> str:
     return str(block["pairs"])
 
 
+def references_section(metrics: dict[str, Any]) -> str:
+    """Each reference model's win rate beside the trained model's, set by set, with the paired
+    test (reference - trained): the difference and p where it is beyond noise, else ≈."""
+    references = metrics.get("references") or {}
+    if not references:
+        return ""
+    rows = []
+    for name, block in evaluation_sets(metrics).items():
+        cells = [SET_LABELS.get(name, name), counted(block), percent(block.get("win_rate"))]
+        for reference in references.values():
+            figures = reference if name == "test" else (reference.get("sets") or {}).get(name)
+            if not figures:
+                cells.append("-")
+                continue
+            mark = vs_trained_mark(figures.get("vs_trained"))
+            cells.append(f"{percent(figures.get('win_rate'))} ({mark})")
+        rows.append(cells)
+    header = ["set", "pairs", "trained", *(f"{name}" for name in references)]
+    return (
+        "## Reference reward models\n\nEach `evaluate.references` model on the trained model's "
+        "pairs (references stage). In brackets, the paired test of reference - trained: the "
+        "difference and its exact McNemar p-value where it is beyond noise (p < 0.05), ≈ where "
+        "no difference is detectable. A best-of-N set is compared over its prompts (its win rate "
+        "is the best-of-N accuracy; ties at the top share the credit, McNemar counts the prompts "
+        "with full credit).\n\n" + table(header, rows)
+    )
+
+
 def dvc_sections(opts: argparse.Namespace) -> str:
     try:
         rows = experiment_rows(dvc_json(*exp_show_args(opts.all_commits)), opts.all_commits)
@@ -378,12 +406,19 @@ def dvc_sections(opts: argparse.Namespace) -> str:
 
 def render(metrics: dict[str, Any], figures: Sequence[Path], opts: argparse.Namespace) -> str:
     images = "\n\n".join(f"![{path.stem}](figures/{path.name})" for path in figures)
+    sections = [
+        run_section(metrics),
+        sets_section(metrics),
+        references_section(metrics),  # empty without references
+        f"## Figures\n\n{images}",
+        dvc_sections(opts),
+    ]
     return (
         "# Reward model report\n\n"
         "Written by `rewardlab report` (`make report`) from `reports/` and DVC; "
         "regenerate it rather than editing it.\n\n"
-        f"{run_section(metrics)}\n\n{sets_section(metrics)}\n\n## Figures\n\n{images}\n\n"
-        f"{dvc_sections(opts)}\n"
+        + "\n\n".join(section for section in sections if section)
+        + "\n"
     )
 
 

@@ -1,6 +1,8 @@
 """``rewardlab score``: rewards for a file of pairs or of responses, from a trained reward model.
 
     rewardlab score --model models/reward_model --input pairs.jsonl --output scored.jsonl
+    rewardlab score --model OpenAssistant/reward-model-deberta-v3-large-v2 \
+        --model-input text_pair --input pairs.jsonl --output scored.jsonl
 
 The input is ``.jsonl`` or ``.csv``. With ``prompt``, ``chosen`` and ``rejected`` columns every row
 gets ``chosen_reward``, ``rejected_reward`` and ``margin``, and a summary (pairs, win rate with
@@ -10,42 +12,46 @@ RewardBench 2's rows (``chosen`` and ``rejected`` lists) get ``chosen_rewards`` 
 ``rejected_rewards``, with the best-of-N accuracy printed (a row is right when a correct
 completion outscores every incorrect one; ties at the top share the credit); a ``responses``
 list (``--responses-column``) gets ``rewards``. Other columns pass through. In .jsonl input a
-prompt or response may also be a list of ``{"role", "content"}`` messages. Texts are rendered as
-training rendered them (the role template or chat template in the model's metadata), scored in
-length-sorted batches without gradients, and written in input order. A malformed row stops
-everything, naming its line, before any output is written.
+prompt or response may also be a list of ``{"role", "content"}`` messages. A rewardlab model
+renders texts as training rendered them (the role template or chat template in its metadata);
+any other one-output classifier, a folder or a Hub id, reads them as ``--model-input`` says,
+with the choices of ``evaluate.references`` (``--input`` is the file to score, hence the longer
+name); lists of completions are read the same way, completion by completion. Rows are scored in
+length-sorted batches without gradients and written in input order. A malformed row stops
+everything, naming its line, before any output is written (``tools/score_rows.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import get_args
 
-import numpy as np
+from pydantic import ValidationError
 
 from rewardlab.core.errors import UserError, run_main
-from rewardlab.core.outputs import atomic_file
-from rewardlab.data.rendering import Content
-from rewardlab.data.sources import jsonl, local
-from rewardlab.evaluation.bestofn import is_completion_list
-from rewardlab.evaluation.stats import bootstrap_ci, bootstrap_mean_ci, top_credit, win_rate
-from rewardlab.model.loading import load_reward_model
-from rewardlab.model.scoring import PRECISIONS, score_responses
-
-FORMATS = (".jsonl", ".csv")
-DIGITS = 6  # as in reports/scores.jsonl, so the two can be compared value for value
-CI_RESAMPLES, CI_SEED = 10000, 0
+from rewardlab.core.params import ReferenceInput, ReferenceParams
+from rewardlab.model.references import FLAG_NAMES, Reference, load_reference, score_texts
+from rewardlab.model.scoring import PRECISIONS
+from rewardlab.tools.score_rows import (
+    FORMATS,
+    choose_mode,
+    completion_lists,
+    flatten,
+    is_listed,
+    read_rows,
+    scored_rows,
+    texts,
+    write_rows,
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="rewardlab score", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--model", required=True, help="trained model folder (models/reward_model)")
+    add_model_arguments(parser)
     parser.add_argument("--input", required=True, type=Path, help="rows to score (.jsonl or .csv)")
     parser.add_argument(
         "--output", required=True, type=Path, help="where to write (.jsonl or .csv)"
@@ -68,173 +74,48 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def read_rows(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    """Rows of a .jsonl or .csv file, with the line each row ends on (for error messages).
-
-    A missing path is said to be missing before its file type is judged, and a file of no rows
-    says what it holds (0 bytes, blank lines, a header), as prepare says it of ``data.source``.
-    """
-    if not path.exists():
-        raise UserError(f"--input {path}: no such file or folder{local.where(str(path))}.")
-    if path.is_dir():
-        raise UserError(f"--input {path}: is a folder; give a {' or '.join(FORMATS)} file.")
-    if path.suffix.lower() not in FORMATS:
-        raise UserError(f"--input {path}: use a {' or '.join(FORMATS)} file.")
-    if found := local.file_emptiness(path):  # a BOM-only line would read as bad JSON
-        raise UserError(f"--input {path}: {found}; no rows to score.")
-    rows, lines = [], []
-    if path.suffix.lower() == ".jsonl":
-        try:
-            for number, row in jsonl.records(path):
-                rows.append(row)
-                lines.append(number)
-        except ValueError as exc:
-            raise UserError(f"{path}, {exc}.") from None
-    else:
-        # utf-8-sig: a spreadsheet's byte-order mark must not become the first column's name.
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                if None in row:  # DictReader files surplus cells under the key None
-                    raise UserError(
-                        f"{path}, line {reader.line_num}: more cells than the header's "
-                        f"{len(reader.fieldnames or [])} columns."
-                    )
-                rows.append(row)
-                lines.append(reader.line_num)
-    if not rows:
-        raise UserError(f"--input {path}: holds no rows to score.")
-    return rows, lines
-
-
-def texts(
-    rows: list[dict], lines: list[int], columns: Sequence[str], path: Path
-) -> dict[str, list[Content]]:
-    """The named columns as texts or message lists; a row lacking one stops with its line."""
-    out: dict[str, list[Content]] = {column: [] for column in columns}
-    for row, number in zip(rows, lines, strict=True):
-        for column in columns:
-            value = row.get(column)
-            if not (isinstance(value, str) or _is_messages(value)):
-                problem = (
-                    "missing"
-                    if value is None
-                    else f"not text nor a list of {{role, content}} messages "
-                    f"({type(value).__name__})"
-                )
-                raise UserError(f"{path}, line {number}: column {column!r} is {problem}.")
-            out[column].append(value)
-    return out
-
-
-def _is_messages(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(
-            isinstance(m, dict)
-            and isinstance(m.get("role"), str)
-            and isinstance(m.get("content"), str)
-            for m in value
-        )
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--model`` and how to read it: the same choices as ``evaluate.references``."""
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a rewardlab folder (models/reward_model, an export) or any one-output sequence "
+        "classifier: a folder or a Hub id",
+    )
+    parser.add_argument(
+        "--model-input",
+        choices=get_args(ReferenceInput),
+        default="auto",
+        help="how the model reads a (prompt, response): auto (a rewardlab folder: its own "
+        "contract; else chat_template when the tokenizer has one, else text_pair), "
+        "chat_template, text_pair, or template (with --template)",
+    )
+    parser.add_argument("--template", help="role template for --model-input template")
+    parser.add_argument("--revision", help="Hub id only: the model commit, tag or branch")
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="run the model's own code (read it first)"
+    )
+    parser.add_argument(
+        "--max-length", type=int, help="token budget (default: the model's own, at most 4096)"
     )
 
 
-def choose_mode(rows: list[dict], args: argparse.Namespace) -> tuple[str, ...]:
-    """Pairs when the first row has chosen and rejected columns, else single responses, else a
-    list of responses."""
-    present = set(rows[0])
-    pair = (args.prompt_column, args.chosen_column, args.rejected_column)
-    single = (args.prompt_column, args.response_column)
-    many = (args.prompt_column, args.responses_column)
-    for columns in (pair, single, many):
-        if set(columns) <= present:
-            return columns
-    raise UserError(
-        f"--input {args.input}: found columns {', '.join(rows[0])}; need "
-        f"{', '.join(pair)} (pairs, or lists of completions), {', '.join(single)} (responses) "
-        f"or {', '.join(many)} (a list of responses). Map other names with --prompt-column, "
-        "--chosen-column, --rejected-column, --response-column or --responses-column."
-    )
-
-
-def is_listed(rows: list[dict], columns: Sequence[str], args: argparse.Namespace) -> bool:
-    """Whether the rows hold lists of completions: a ``responses`` column, or RewardBench 2's
-    chosen/rejected lists (a list of messages is one conversational answer, not a list)."""
-    return columns[-1] == args.responses_column or is_completion_list(rows[0].get(columns[1]))
-
-
-def completion_lists(
-    rows: list[dict], lines: list[int], columns: Sequence[str], path: Path
-) -> dict[str, list[list[Content]]]:
-    """The named list columns, each completion a text or a message list; the first bad row
-    stops with its line."""
-    prompts = texts(rows, lines, columns[:1], path)[columns[0]]
-    out: dict[str, list] = {columns[0]: prompts}
-    for column in columns[1:]:
-        out[column] = []
-        for row, number in zip(rows, lines, strict=True):
-            value = row.get(column)
-            if not is_completion_list(value) or not all(
-                isinstance(c, str) or _is_messages(c) for c in value
-            ):
-                raise UserError(
-                    f"{path}, line {number}: column {column!r} is not a non-empty list of texts "
-                    "or of {role, content} message lists."
-                )
-            out[column].append(value)
-    return out
-
-
-def flatten(
-    values: dict[str, list], columns: Sequence[str], listed: bool
-) -> tuple[list[Content], list[Content]]:
-    """(prompt, response) of every response to score, column by column, row by row: one pass of
-    length-sorted batches for all of them, as evaluate does."""
-    prompts, responses = [], []
-    for column in columns[1:]:
-        for prompt, cell in zip(values[columns[0]], values[column], strict=True):
-            for response in cell if listed else [cell]:
-                prompts.append(prompt)
-                responses.append(response)
-    return prompts, responses
-
-
-def listed_rows(
-    rows: list[dict], values: dict[str, list], columns: Sequence[str], flat: list[float]
-) -> list[dict]:
-    """Each row with a reward list per list column (``chosen_rewards``/``rejected_rewards``, or
-    ``rewards`` for a responses column), from the rewards in :func:`flatten`'s order; prints the
-    best-of-N accuracy of chosen/rejected lists, or the mean reward."""
-    names = {column: "rewards" if len(columns) == 2 else f"{column}_rewards"
-             for column in columns[1:]}  # fmt: skip
-    added: list[dict] = [{} for _ in rows]
-    rest = iter(round(r, DIGITS) for r in flat)
-    for column in columns[1:]:
-        for fields, completions in zip(added, values[column], strict=True):
-            fields[names[column]] = [next(rest) for _ in completions]
-    if len(columns) == 2:
-        print(f"score: {len(rows)} rows, {len(flat)} responses, mean reward {np.mean(flat):.4f}")
-    else:
-        chosen, rejected = (names[column] for column in columns[1:])
-        credit = np.asarray([top_credit(a[chosen] + a[rejected], len(a[chosen])) for a in added])
-        low, high = bootstrap_mean_ci(credit, CI_RESAMPLES, CI_SEED)
-        print(
-            f"score: {len(rows)} prompts, best-of-N accuracy {credit.mean():.3f} (95% CI "
-            f"{low:.3f}-{high:.3f}; ties at the top share the credit)"
+def open_model(args: argparse.Namespace, batch_size: int = 64) -> Reference:
+    """The model ``--model`` names, read as ``--model-input`` says (``model/references.py``)."""
+    try:
+        spec = ReferenceParams(
+            model=args.model,
+            input=args.model_input,
+            template=args.template,
+            revision=args.revision,
+            trust_remote_code=args.trust_remote_code,
+            max_length=args.max_length,
+            batch_size=batch_size,
         )
-    return [{**row, **fields} for row, fields in zip(rows, added, strict=True)]
-
-
-def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    with atomic_file(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        if path.suffix.lower() == ".jsonl":
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    except ValidationError as exc:
+        reasons = "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())
+        raise UserError(f"--model {args.model}: {reasons}") from None
+    return load_reference(spec, FLAG_NAMES)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -245,33 +126,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     columns = choose_mode(rows, args)
     listed = is_listed(rows, columns, args)
     values = (completion_lists if listed else texts)(rows, lines, columns, args.input)
-    sides = [values[column] for column in columns[1:]]  # [response] or [chosen, rejected]
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: use 1 or more.")
+    reference = open_model(args, args.batch_size)
+    # Every response of every row in one call, as evaluate does: one pass of length-sorted
+    # batches (pairs: all chosen, then all rejected; lists: completion by completion).
     prompts, responses = flatten(values, columns, listed)
-    model, tokenizer, metadata = load_reward_model(args.model)
-    # Every side in one call, as evaluate does: one pass of length-sorted batches.
-    flat = score_responses(
-        model, tokenizer, metadata, prompts, responses, args.batch_size, args.precision
-    )
-    rewards = [
-        [round(r, DIGITS) for r in flat[i : i + len(rows)]] for i in range(0, len(flat), len(rows))
-    ]
-    if listed:
-        scored = listed_rows(rows, values, columns, flat)
-    elif len(sides) == 1:
-        scored = [{**row, "reward": r} for row, r in zip(rows, rewards[0], strict=True)]
-        print(f"score: {len(rows)} responses, mean reward {np.mean(rewards[0]):.4f}")
-    else:
-        chosen, rejected = np.asarray(rewards)
-        scored = [
-            {**row, "chosen_reward": c, "rejected_reward": r, "margin": round(c - r, DIGITS)}
-            for row, c, r in zip(rows, *rewards, strict=True)
-        ]
-        low, high = bootstrap_ci(chosen > rejected, CI_RESAMPLES, CI_SEED)
-        print(
-            f"score: {len(rows)} pairs, win rate {win_rate(chosen, rejected):.3f} "
-            f"(95% CI {low:.3f}-{high:.3f}; ties count as losses)"
-        )
-    write_rows(args.output, scored)
+    flat = score_texts(reference, prompts, responses, args.precision)
+    write_rows(args.output, scored_rows(rows, values, columns, flat, listed))
     print(f"score: wrote {args.output}")
 
 

@@ -34,6 +34,13 @@ def mark(block: dict[str, Any]) -> str:
     return SAME
 
 
+def vs_trained_mark(vs: dict[str, Any] | None) -> str:
+    """:func:`mark` for a reference's ``vs_trained`` block (reference - trained)."""
+    if not vs:
+        return "not comparable"
+    return mark({**vs, "comparable": vs.get("p_value") is not None})
+
+
 def paired_marks(rows: list[dict[str, Any]], load: Loader = diff.load) -> None:
     """Give each row ``marks`` (set name → mark against the baseline: the first commit row, HEAD).
     A run whose per-pair scores cannot be read (older than them, not in the cache) gets none."""

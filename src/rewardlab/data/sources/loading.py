@@ -243,7 +243,7 @@ def _no_split(split: str, splits: list[str], where: str, key: str) -> UserError:
 
 def map_columns(dataset: Dataset, params: SourceParams, key: str) -> Dataset:
     """Select and rename the named columns; a default ``prompt`` that is absent means implicit."""
-    mapping = {dst: src for dst, src in params.columns.model_dump().items() if src is not None}
+    mapping = params.columns.source_columns()
     if mapping.get("prompt") == "prompt" and "prompt" not in dataset.column_names:
         del mapping["prompt"]  # hh-rlhf's layout: prepare extracts the prompt from both sides
     missing = [
