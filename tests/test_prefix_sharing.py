@@ -99,7 +99,8 @@ def pairs(seed: int = 1, n: int = 6) -> tuple[list[list[int]], list[list[int]]]:
 
 def two_sequence_rewards(model, chosen, rejected) -> torch.Tensor:
     examples = [{"chosen_ids": c, "rejected_ids": r} for c, r in zip(chosen, rejected, strict=True)]
-    return model(**DataCollatorForPreference(pad_token_id=PAD)(examples)).logits
+    batch = DataCollatorForPreference(pad_token_id=PAD)(examples)
+    return model(**{k: v.to(model.device) for k, v in batch.items()}).logits
 
 
 def loss_of(rewards: torch.Tensor) -> torch.Tensor:
@@ -132,6 +133,27 @@ def test_shared_rewards_loss_and_lora_gradients_equal_the_two_sequence_path(kind
     # One row per pair, shorter than two rows of the longest side.
     assert batch["input_ids"].shape[0] == len(chosen)
     assert batch["input_ids"].numel() < 2 * len(chosen) * max(map(len, chosen + rejected))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_the_mask_is_a_real_mask_for_sdpa_on_cuda(kind):
+    model = tiny_model(kind).cuda()
+    chosen, rejected = pairs()
+    two = two_sequence_rewards(model, chosen, rejected)  # the collator's tensors, moved below
+    batch = {k: v.cuda() for k, v in shared_batch(chosen, rejected, PAD).items()}
+    assert torch.allclose(shared_rewards(model, batch).cpu(), two.cpu(), atol=1e-4, rtol=0)
+
+
+def test_margins_travel_in_shared_and_fallback_batches():
+    examples = [
+        {"chosen_ids": [1] * 30 + [2], "rejected_ids": [1] * 30 + [3], "margin": 0.5},
+        {"chosen_ids": [4, 2] + [2] * 30, "rejected_ids": [4, 3] + [3] * 30, "margin": 1.0},
+    ]
+    shared = PrefixSharingCollator(PAD, auto=False)(examples)
+    fallback = PrefixSharingCollator(PAD)(examples[1:])
+    assert shared["margin"].tolist() == [0.5, 1.0] and fallback["margin"].tolist() == [1.0]
+    assert not prefix_sharing.is_shared(fallback)
 
 
 def test_the_layout_by_hand():
@@ -338,3 +360,21 @@ def test_the_tiny_run_trained_evaluated_and_scores_with_prefix_sharing(tiny_run,
         model, tokenizer, metadata, test["prompt"], test["chosen"], test["rejected"]
     )
     assert np.allclose(responses, two, atol=1e-5)
+
+
+def test_the_summary_says_what_sharing_saved():
+    from rewardlab.model.training import sharing_summary
+
+    counts = {"batches": 4, "shared": 3, "tokens": 750, "two_sequence_tokens": 1000}
+    assert sharing_summary(counts) == "prefix sharing: 3/4 batches shared, 25% fewer tokens"
+
+
+def test_an_encoder_run_keeps_two_sequences_and_whole_text_ids(tiny_bert, tmp_path_factory):
+    """``auto`` on a BERT base: TRL's path, as before; the metadata says so."""
+    from tiny_run import finished_run
+
+    run = finished_run(tmp_path_factory, tiny_bert)
+    metadata = json.loads((run / "models/reward_model/rewardlab.json").read_text())
+    stats = json.loads((run / "data/features/stats.json").read_text())
+    assert metadata["prefix_sharing"] is False and "tokenization" not in metadata
+    assert "tokenization" not in stats and "pairs_retokenized" not in stats["train"]

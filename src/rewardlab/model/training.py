@@ -21,6 +21,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from trl import RewardConfig, RewardTrainer
 
 from rewardlab.core.devices import resolve_precision
+from rewardlab.core.errors import UserError
 from rewardlab.core.params import Params
 from rewardlab.model import prefix_sharing
 
@@ -196,6 +197,12 @@ def trainer_kind(
     sharing is off (encoders), else the prefix-sharing pair of them."""
     if not prefix_sharing.resolve(setting, model.config):
         return RewardTrainer, None
+    try:
+        prefix_sharing.score_head(model)
+    except UserError:
+        if setting == "on":
+            raise
+        return RewardTrainer, None  # auto: a head rewardlab cannot read per token
     collator = prefix_sharing.PrefixSharingCollator(pad_token_id, auto=setting == "auto")
     return PrefixSharingRewardTrainer, collator
 

@@ -3,7 +3,9 @@
 TRL's ``RewardTrainer`` does the work (pairwise loss -log sigmoid(r_chosen - r_rejected), dynamic
 padding); this module only wires params into it. The saved folder holds the adapter *and* every
 module the base had to initialise (the score head), so a reload scores exactly as trained.
-Curves go to ``reports/train/`` through dvclive, keyed by the trainer's global step.
+Curves go to ``reports/train/`` through dvclive, keyed by the trainer's global step. On a
+decoder base (``train.prefix_sharing``) each pair is one sequence, the prompt computed once
+(``model/prefix_sharing.py``); the last line says how many batches were shared.
 
 Interruptions: SIGINT or SIGTERM during training finishes the current step, saves a checkpoint in
 ``models/checkpoints/`` and exits 130 / 143 without moving any output into place. The next run
