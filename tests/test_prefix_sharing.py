@@ -1,8 +1,9 @@
 """Prefix sharing gives the two-sequence path's rewards, loss and gradients, on one row per pair.
 
-Tiny random GPT-2 and Llama classifiers with LoRA (random B, so the adapter matters), fp32, in
-batches whose pairs differ in length, including a side that ends in the pad token (GPT-2's pad
-is its eos), a pair whose sides are equal and one whose rejected side is a prefix of the chosen.
+Tiny random GPT-2, Llama and Qwen2 classifiers with LoRA (random B, so the adapter matters),
+fp32, in batches whose pairs differ in length, including a side that ends in the pad token
+(GPT-2's pad is its eos), a pair whose sides are equal and one whose rejected side is a prefix
+of the chosen.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from transformers import (
     GPT2ForSequenceClassification,
     LlamaConfig,
     LlamaForSequenceClassification,
+    Qwen2Config,
+    Qwen2ForSequenceClassification,
     set_seed,
 )
 from trl import RewardConfig, RewardTrainer
@@ -54,8 +57,12 @@ def tiny_model(
             bos_token_id=PAD,
         )
         model, targets = GPT2ForSequenceClassification, ["attn.c_attn", "attn.c_proj"]
-    else:  # Llama-style: RMSNorm, rotary positions, grouped-query attention
-        config = LlamaConfig(
+    else:  # Llama and Qwen2: RMSNorm, rotary positions, grouped-query attention
+        config_class, model = {
+            "llama": (LlamaConfig, LlamaForSequenceClassification),
+            "qwen2": (Qwen2Config, Qwen2ForSequenceClassification),
+        }[kind]
+        config = config_class(
             vocab_size=vocab,
             hidden_size=32,
             intermediate_size=64,
@@ -64,7 +71,7 @@ def tiny_model(
             num_key_value_heads=2,
             pad_token_id=PAD,
         )
-        model, targets = LlamaForSequenceClassification, ["q_proj", "v_proj"]
+        targets = ["q_proj", "v_proj"]
     config.num_labels, config._attn_implementation = 1, attention
     lora = LoraConfig(
         task_type=TaskType.SEQ_CLS,
@@ -113,7 +120,7 @@ def lora_grads(model) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
-@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "qwen2"])
 def test_shared_rewards_loss_and_lora_gradients_equal_the_two_sequence_path(kind, attention):
     model = tiny_model(kind, attention)
     chosen, rejected = pairs()
