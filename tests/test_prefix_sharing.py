@@ -249,6 +249,7 @@ def train_tiny(tmp_path, setting: str, tokenizer, name: str):
         disable_dropout=True,
         save_strategy="no",
         bf16=False,  # fp32: the equality is to 1e-5
+        activation_checkpointing=True,  # TRL's default: the shared forward under checkpointing
     )
     data = preference_set()
     trainer = trainer_class(
