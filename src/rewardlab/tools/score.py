@@ -34,7 +34,13 @@ from rewardlab.core.params import ReferenceInput, ReferenceParams
 from rewardlab.data.rendering import Content
 from rewardlab.data.sources import jsonl, local
 from rewardlab.evaluation.stats import bootstrap_ci, win_rate
-from rewardlab.model.references import FLAG_NAMES, Reference, load_reference, score_texts
+from rewardlab.model.references import (
+    FLAG_NAMES,
+    Reference,
+    load_reference,
+    score_pair_texts,
+    score_texts,
+)
 from rewardlab.model.scoring import PRECISIONS
 
 FORMATS = (".jsonl", ".csv")
@@ -221,16 +227,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: use 1 or more.")
     reference = open_model(args, args.batch_size)
-    # Every side in one call, as evaluate does: one pass of length-sorted batches.
-    flat = score_texts(
-        reference,
-        values[columns[0]] * len(sides),
-        [text for side in sides for text in side],
-        args.precision,
+    prompts = values[columns[0]]
+    # Pairs as evaluate scores them (one row per pair where the model was trained so).
+    by_side = (
+        list(score_pair_texts(reference, prompts, *sides, args.precision))
+        if len(sides) == 2
+        else [score_texts(reference, prompts, sides[0], args.precision)]
     )
-    rewards = [
-        [round(r, DIGITS) for r in flat[i : i + len(rows)]] for i in range(0, len(flat), len(rows))
-    ]
+    rewards = [[round(r, DIGITS) for r in side] for side in by_side]
     if len(sides) == 1:
         scored = [{**row, "reward": r} for row, r in zip(rows, rewards[0], strict=True)]
         print(f"score: {len(rows)} responses, mean reward {np.mean(rewards[0]):.4f}")
