@@ -37,7 +37,7 @@ from rewardlab.data.cleaning import choose_format, clean_pairs, describe_drops
 from rewardlab.data.formats import Format
 from rewardlab.data.rendering import rendering_spec
 from rewardlab.data.sources.loading import load_pairs, map_columns, read_source
-from rewardlab.data.tokenizing import render_split, tokenize_split
+from rewardlab.data.tokenizing import APART, render_split, tokenize_split
 from rewardlab.evaluation.bestofn import BestOfNSet, clean_rows, is_bestofn, tokenize_rows
 from rewardlab.evaluation.rewardbench2 import check_ties_ids
 from rewardlab.model.loading import load_tokenizer
@@ -155,7 +155,11 @@ def tokenize_evaluation_set(
     if read.bestofn:
         return tokenize_rows(read.rows, read.format, tokenizer, metadata, rendering)
     rendered = render_split(
-        Dataset.from_list(read.rows), metadata["template"], rendering, tokenizer
+        Dataset.from_list(read.rows),
+        metadata["template"],
+        rendering,
+        tokenizer,
+        apart=metadata.get("tokenization") == APART,  # prompt tokenized apart, as in training
     )
     # Truncated, never dropped: every pair of an evaluation set counts, as in the test split.
     budget = FeaturizeParams(max_length=metadata["max_length"], overflow="truncate")

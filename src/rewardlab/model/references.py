@@ -51,7 +51,7 @@ from rewardlab.data.rendering import (
 )
 from rewardlab.data.sources.local import is_local_path, where
 from rewardlab.model.loading import METADATA_FILE, hub_error, load_reward_model, quiet_loading
-from rewardlab.model.scoring import Precision, encode_responses, score_token_ids
+from rewardlab.model.scoring import Precision, encode_responses, score_pair_ids, score_token_ids
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -178,6 +178,30 @@ def score_texts(
     pad = reference.tokenizer.pad_token_id
     batch = reference.spec.batch_size
     return score_token_ids(reference.model, sequences, pad, batch, desc, precision, types)
+
+
+def score_pair_texts(
+    reference: Reference,
+    prompts: Sequence[Content],
+    chosen: Sequence[Content],
+    rejected: Sequence[Content],
+    precision: Precision = "fp32",
+) -> tuple[list[float], list[float]]:
+    """Rewards of both responses of every prompt. A rewardlab model trained with prefix sharing
+    is scored one row per pair, as evaluate scores it; any other model reads both sides in one
+    pass of length-sorted batches."""
+    if reference.metadata.get("prefix_sharing"):
+        return score_pair_ids(
+            reference.model,
+            reference.encode(prompts, chosen),
+            reference.encode(prompts, rejected),
+            reference.tokenizer.pad_token_id,
+            reference.spec.batch_size,
+            shared=True,
+            precision=precision,
+        )
+    flat = score_texts(reference, [*prompts, *prompts], [*chosen, *rejected], precision)
+    return flat[: len(prompts)], flat[len(prompts) :]
 
 
 def locate(spec: ReferenceParams, names: Names) -> tuple[str, str | None]:

@@ -84,7 +84,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     bestofn = {name: s for name, s in sets.items() if isinstance(s, BestOfNSet)}
     scored = {**held_out, **{name: s for name, s in sets.items() if name not in bestofn}}
-    trained = {name: score_pairs(model, tokenizer, s, batch_size) for name, s in scored.items()}
+    shared = bool(metadata.get("prefix_sharing"))  # as the model was trained
+    trained = {
+        name: score_pairs(model, tokenizer, s, batch_size, shared) for name, s in scored.items()
+    }
+    # A best-of-N set's completions one sequence each (prefix sharing gives the same rewards).
     ranked = {
         name: score_with_model(model, tokenizer, s, batch_size) for name, s in bestofn.items()
     }
@@ -99,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     del model  # one model in memory at a time
     untrained_base = untrained_model(metadata, tokenizer)
     untrained = {
-        name: score_pairs(untrained_base, tokenizer, s, batch_size) for name, s in scored.items()
+        name: score_pairs(untrained_base, tokenizer, s, batch_size, shared)
+        for name, s in scored.items()
     }
     frames = {name: per_pair_frame(scored[name], trained[name], untrained[name]) for name in scored}
     bestofn_frames = {

@@ -32,7 +32,13 @@ from pydantic import ValidationError
 
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.params import ReferenceInput, ReferenceParams
-from rewardlab.model.references import FLAG_NAMES, Reference, load_reference, score_texts
+from rewardlab.model.references import (
+    FLAG_NAMES,
+    Reference,
+    load_reference,
+    score_pair_texts,
+    score_texts,
+)
 from rewardlab.model.scoring import PRECISIONS
 from rewardlab.tools.score_rows import (
     FORMATS,
@@ -129,10 +135,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: use 1 or more.")
     reference = open_model(args, args.batch_size)
-    # Every response of every row in one call, as evaluate does: one pass of length-sorted
-    # batches (pairs: all chosen, then all rejected; lists: completion by completion).
-    prompts, responses = flatten(values, columns, listed)
-    flat = score_texts(reference, prompts, responses, args.precision)
+    if listed or len(columns) == 2:
+        # Every response of every row in one call, as evaluate does: one pass of length-sorted
+        # batches (lists: completion by completion, each one sequence).
+        flat = score_texts(reference, *flatten(values, columns, listed), args.precision)
+    else:  # pairs as evaluate scores them (one row per pair where the model was trained so)
+        sides = score_pair_texts(reference, *(values[c] for c in columns), args.precision)
+        flat = [*sides[0], *sides[1]]
     write_rows(args.output, scored_rows(rows, values, columns, flat, listed))
     print(f"score: wrote {args.output}")
 
