@@ -240,6 +240,10 @@ class EvaluateParams(Section):
     reward_stats_pairs: PositiveInt = 500
     """Training pairs (drawn with ``seed``) whose rewards give the mean and std for normalising:
     500 pairs put the mean within a few hundredths of a std, in a fraction of a full pass."""
+    overlap: Literal["report", "exclude"] = "report"
+    """Pairs whose prompt overlaps a training prompt (exactly, or by a 13-gram:
+    ``evaluation/overlap.py``) are counted under each set's ``overlap``; ``exclude`` also leaves
+    them out of that set's figures and per-pair files, so a win rate measures unseen prompts."""
 
     @field_validator("sets", mode="before")
     @classmethod

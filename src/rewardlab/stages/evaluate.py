@@ -14,6 +14,8 @@ training, so the same figures are reported under ``sets`` for every other held-o
 features (e.g. ``test_seen_topics``) and every ``evaluate.sets`` entry (``evaluation/evalsets.py``
 loads them and renders them as training was rendered). Where a set has categories, each category
 gets its own win rate; a set in RewardBench's layout also gets RewardBench's section scores.
+Each set also says how many of its pairs share their prompt with a training pair, exactly or by
+a 13-gram (``evaluation/overlap.py``); ``evaluate.overlap: exclude`` leaves those out.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from rewardlab.core.outputs import atomic_dir, atomic_file, write_json
 from rewardlab.core.params import params_from_argv
 from rewardlab.core.paths import FEATURES_DIR, METRICS_FILE, MODEL_DIR, PAIRS_DIR, SCORES_FILE
 from rewardlab.evaluation.evalsets import load_evaluation_sets
+from rewardlab.evaluation.overlap import check_sets, kept_pairs, overlap_block, warning_line
 from rewardlab.evaluation.pair_scores import write_pair_scores
 from rewardlab.evaluation.pairs import per_pair_frame, score_pairs, untrained_model
 from rewardlab.evaluation.summary import DIGITS, describe, summarize, summarize_set
@@ -43,7 +46,7 @@ def _integer(value: Any) -> Any:
 
 def write_scores(frame: pd.DataFrame) -> None:
     with atomic_file(SCORES_FILE) as tmp, tmp.open("w") as handle:
-        for index, row in enumerate(frame.to_dict("records")):
+        for index, row in zip(frame.index, frame.to_dict("records"), strict=True):  # test row
             rounded = {
                 key: round(value, DIGITS) if isinstance(value, float) else _integer(value)
                 for key, value in row.items()
@@ -66,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         params.evaluate.sets, metadata, params.featurize.use_chat_template, reserved=features
     )
     scored = {**held_out, **sets}
+    mode = params.evaluate.overlap  # prompts shared with training: counted, or left out
+    prompts = {name: s["prompt"] for name, s in scored.items()}
+    overlaps = check_sets(features["train"]["prompt"], prompts, mode)
     trained = {name: score_pairs(model, tokenizer, s, batch_size) for name, s in scored.items()}
     stats = train_reward_stats(
         model,
@@ -80,19 +86,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     untrained = {
         name: score_pairs(untrained_base, tokenizer, s, batch_size) for name, s in scored.items()
     }
-    frames = {name: per_pair_frame(scored[name], trained[name], untrained[name]) for name in scored}
+    frames = {
+        name: kept_pairs(per_pair_frame(s, trained[name], untrained[name]), overlaps[name], mode)
+        for name, s in scored.items()
+    }
     with atomic_dir(PAIRS_DIR) as folder:  # every set's per-pair rewards, for `rewardlab diff`
         write_pair_scores(folder, scored, frames)
     headline = frames.pop("test")
     metrics = summarize(headline, params.evaluate)
     if frames:
         metrics["sets"] = {name: summarize_set(f, params.evaluate) for name, f in frames.items()}
+    for name, block in [("test", metrics), *metrics.get("sets", {}).items()]:
+        block["overlap"] = overlap_block(overlaps[name], mode)
     metrics["reward_stats"] = stats  # for normalising rewards (rewardlab.model.normalization)
     write_scores(headline)
     write_json(METRICS_FILE, metrics)
     print(f"evaluate: test: {describe(metrics)}; ECE {metrics['calibration']['ece']:.3f}")
     for name, block in metrics.get("sets", {}).items():
         print(f"evaluate: {name}: {describe(block)}")
+    for line in filter(None, (warning_line(name, o, mode) for name, o in overlaps.items())):
+        print(line)
 
 
 if __name__ == "__main__":
