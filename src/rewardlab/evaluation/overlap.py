@@ -13,21 +13,24 @@ roles left out, so the same question as a text or as a one-message conversation 
 
 * **Exact**: the normalised prompt equals a training prompt's. An empty prompt never counts.
 * **13-gram** (GPT-3's decontamination rule, used again for Skywork's reissued set): the words
-  are the normalised text without punctuation (as lm-evaluation-harness's janitor, GPT-3's
-  method, strips it), split on whitespace; a prompt counts when 13 consecutive words of it occur
+  are the normalised text without ASCII punctuation (lm-evaluation-harness's janitor, GPT-3's
+  method, deletes it), split on whitespace; a prompt counts when 13 consecutive words of it occur
   consecutively in one training prompt. **A prompt shorter than 13 words is taken whole**, as
   GPT-3 treated an example shorter than its n: it counts when all its words occur, in order and
   consecutively, in one training prompt ("How do I boil an egg?" counts against the training
   prompt "Quick question: how do I boil an egg?"). The rule looks one way, as GPT-3's did: an
   evaluation prompt that merely contains a short training prompt does not count. A prompt with
-  a word counts here whenever it counts as exact, so ``ngram_pairs >= exact_pairs``.
+  a word counts here whenever it counts as exact, so ``ngram_pairs >= exact_pairs``. A prompt of
+  two to four words also counts when some training prompt happens to hold that phrase: the
+  exact figure is the strict one.
 
 Cheap at real sizes: every word is hashed once (Python's ``hash``, fixed within a process) and
 n-grams are polynomial rolling hashes mod 2**64 computed by numpy over all prompts at once; the
-evaluation set's grams go into a bitmap and a sorted array, and the training prompts' windows of
-each length the set needs stream past them in chunks. No two prompts are ever compared; memory is
-the training words' hashes (8 bytes a word) and one chunk. A false hit needs two 64-bit hashes
-to collide: odds below one in a million for a million training prompts.
+evaluation set's grams go into one bitmap per length, and the training prompts' windows of each
+length the set needs stream past them in chunks (``np.isin`` settles what passes). No two
+prompts are ever compared; memory is the training words' hashes (8 bytes a word) and one chunk
+(``rewardlab bench-overlap``). A false hit needs two 64-bit hashes to collide: about 1 in 5
+million for 160,000 training prompts of 50 words against 10,000 evaluation prompts.
 """
 
 from __future__ import annotations
