@@ -208,3 +208,15 @@ def test_the_benchmark_finds_what_it_planted(capsys):
     assert rows["13-gram overlap: found / planted"].endswith(" / 9")  # 1% of each of 3 kinds
     assert rows["planted ones missed"] == "0"
     assert {"build (hash the training prompts)", "peak memory (tracemalloc)"} <= set(rows)
+
+
+def test_under_exclude_scores_jsonl_keeps_each_pairs_row_in_the_test_split(tmp_path):
+    from rewardlab.stages.evaluate import write_scores
+
+    frame = pd.DataFrame({"chosen_reward": [0.5, 1.0, 2.0], "chosen_tokens": [3, 4, 5]})
+    kept = kept_pairs(frame, Overlap(np.array([1, 0, 0], bool), np.array([1, 0, 1], bool)),
+                      "exclude")  # fmt: skip
+    with contextlib.chdir(tmp_path):
+        write_scores(kept)
+    rows = [json.loads(line) for line in (tmp_path / "reports/scores.jsonl").open()]
+    assert rows == [{"index": 1, "chosen_reward": 1.0, "chosen_tokens": 4}]
