@@ -16,6 +16,8 @@ loads them and renders them as training was rendered). Where a set has categorie
 gets its own win rate; a set in RewardBench's layout also gets RewardBench's section scores.
 Reference models (``evaluate.references``, scored by the references stage) get the same figures
 on the same pairs under ``references.NAME``, each with the paired test against the trained model.
+Each set also says how many of its pairs share their prompt with a training pair, exactly or by
+a 13-gram (``evaluation/overlap.py``); ``evaluate.overlap: exclude`` leaves those out.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from rewardlab.core.paths import (
     SCORES_FILE,
 )
 from rewardlab.evaluation.evalsets import load_evaluation_sets
+from rewardlab.evaluation.overlap import check_sets, kept_pairs, overlap_block, warning_line
 from rewardlab.evaluation.pair_scores import write_pair_scores
 from rewardlab.evaluation.pairs import per_pair_frame, score_pairs, untrained_model
 from rewardlab.evaluation.reference_figures import describe_reference, reference_metrics
@@ -53,7 +56,7 @@ def _integer(value: Any) -> Any:
 
 def write_scores(frame: pd.DataFrame) -> None:
     with atomic_file(SCORES_FILE) as tmp, tmp.open("w") as handle:
-        for index, row in enumerate(frame.to_dict("records")):
+        for index, row in zip(frame.index, frame.to_dict("records"), strict=True):  # test row
             rounded = {
                 key: round(value, DIGITS) if isinstance(value, float) else _integer(value)
                 for key, value in row.items()
@@ -76,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         params.evaluate.sets, metadata, params.featurize.use_chat_template, reserved=features
     )
     scored = {**held_out, **sets}
+    mode = params.evaluate.overlap  # prompts shared with training: counted, or left out
+    prompts = {name: s["prompt"] for name, s in scored.items()}
+    overlaps = check_sets(features["train"]["prompt"], prompts, mode)
     shared = bool(metadata.get("prefix_sharing"))  # as the model was trained
     trained = {
         name: score_pairs(model, tokenizer, s, batch_size, shared) for name, s in scored.items()
@@ -94,7 +100,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         name: score_pairs(untrained_base, tokenizer, s, batch_size, shared)
         for name, s in scored.items()
     }
-    frames = {name: per_pair_frame(scored[name], trained[name], untrained[name]) for name in scored}
+    frames = {
+        name: kept_pairs(per_pair_frame(s, trained[name], untrained[name]), overlaps[name], mode)
+        for name, s in scored.items()
+    }
     with atomic_dir(PAIRS_DIR) as folder:  # every set's per-pair rewards, for `rewardlab diff`
         write_pair_scores(folder, scored, frames)
     references = reference_metrics(REFERENCES_DIR, scored, frames, params.evaluate)
@@ -102,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     metrics = summarize(headline, params.evaluate)
     if frames:
         metrics["sets"] = {name: summarize_set(f, params.evaluate) for name, f in frames.items()}
+    for name, block in [("test", metrics), *metrics.get("sets", {}).items()]:
+        block["overlap"] = overlap_block(overlaps[name], mode)
     metrics["reward_stats"] = stats  # for normalising rewards (rewardlab.model.normalization)
     if references:
         metrics["references"] = references
@@ -112,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"evaluate: {name}: {describe(block)}")
     for name, block in references.items():
         print(describe_reference(name, block))
+    for line in filter(None, (warning_line(name, o, mode) for name, o in overlaps.items())):
+        print(line)
 
 
 if __name__ == "__main__":
