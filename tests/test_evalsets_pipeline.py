@@ -141,6 +141,8 @@ def test_a_best_of_n_set_is_scored_per_prompt_with_rewardbench2_scores(repo):
             for r, i in zip(lines[-2:], ["ref:0", "tied:0"], strict=True)]  # fmt: skip
     assert scores["Ties"] == pytest.approx(ties_score(ties), abs=1e-6)
     assert block["rewardbench2"]["overall"] == pytest.approx(sum(scores.values()) / 4, abs=1e-6)
+    overlap = block["overlap"]  # counted in prompts; `report` leaves every prompt in
+    assert overlap["excluded_pairs"] == 0 and overlap["exact_pairs"] <= overlap["ngram_pairs"] <= 8
 
 
 def test_editing_one_row_of_an_evaluation_set_reruns_only_references_and_evaluate(repo):

@@ -28,6 +28,7 @@ COMMANDS = {
     "exp": "run a named preset as a DVC experiment (rewardlab exp tutorial)",
     "bench": "training and scoring throughput vs the tutorial and plain TRL (reports/bench.json)",
     "diff": "is run B better than run A? paired tests per set (rewardlab diff HEAD workspace)",
+    "bench-overlap": "cost of the train/test prompt overlap check at 160,000 x 10,000 prompts",
 }
 # The package's folders show its architecture: the pipeline stages, and the tools around them.
 MODULES = {
@@ -40,12 +41,14 @@ MODULES = {
         for name in ("score", "compare", "export", "report", "bench", "diff")
     },
     "exp": "rewardlab.tools.presets",
+    "bench-overlap": "rewardlab.tools.overlap_bench",
 }
 
 
 def usage() -> str:
     lines = ["usage: rewardlab COMMAND [options]  (rewardlab COMMAND --help)", "", "commands:"]
-    lines += [f"  {name:<12} {text}" for name, text in COMMANDS.items()]
+    width = max(map(len, COMMANDS))  # the longest name sets the column
+    lines += [f"  {name:<{width}}  {text}" for name, text in COMMANDS.items()]
     return "\n".join(lines)
 
 

@@ -396,6 +396,10 @@ class EvaluateParams(Section):
     references: dict[Annotated[str, Field(pattern=SET_NAME)], ReferenceParams] = {}
     """Reference reward models, scored by the references stage on the pairs evaluate scores and
     reported under ``references.<name>`` in reports/metrics.json. ``{}`` or null: none."""
+    overlap: Literal["report", "exclude"] = "report"
+    """Pairs whose prompt overlaps a training prompt (exactly, or by a 13-gram:
+    ``evaluation/overlap.py``) are counted under each set's ``overlap``; ``exclude`` also leaves
+    them out of that set's figures and per-pair files, so a win rate measures unseen prompts."""
 
     @field_validator("sets", "references", mode="before")
     @classmethod

@@ -19,7 +19,9 @@ per prompt by ``evaluation/bestofn.py`` and summarised with the same keys
 (``evaluation/bestofn_summary.py``), plus RewardBench 2's own scores. Reference models
 (``evaluate.references``, scored by the references stage) get the same figures on the same pairs
 (a best-of-N set's: the same prompts) under ``references.NAME``, each with the paired test
-against the trained model.
+against the trained model. Each set also says how many of its pairs (a best-of-N set's prompts)
+share their prompt with a training pair, exactly or by a 13-gram (``evaluation/overlap.py``);
+``evaluate.overlap: exclude`` leaves those out.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from rewardlab.core.paths import (
 from rewardlab.evaluation.bestofn import BestOfNSet, bestofn_frame, score_with_model
 from rewardlab.evaluation.bestofn_summary import summarize_bestofn
 from rewardlab.evaluation.evalsets import load_evaluation_sets
+from rewardlab.evaluation.overlap import check_sets, kept_pairs, overlap_block, warning_line
 from rewardlab.evaluation.pair_scores import write_pair_scores
 from rewardlab.evaluation.pairs import per_pair_frame, score_pairs, untrained_model
 from rewardlab.evaluation.prompt_scores import write_bestofn_scores
@@ -60,7 +63,7 @@ def _integer(value: Any) -> Any:
 
 def write_scores(frame: pd.DataFrame) -> None:
     with atomic_file(SCORES_FILE) as tmp, tmp.open("w") as handle:
-        for index, row in enumerate(frame.to_dict("records")):
+        for index, row in zip(frame.index, frame.to_dict("records"), strict=True):  # test row
             rounded = {
                 key: round(value, DIGITS) if isinstance(value, float) else _integer(value)
                 for key, value in row.items()
@@ -84,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     bestofn = {name: s for name, s in sets.items() if isinstance(s, BestOfNSet)}
     scored = {**held_out, **{name: s for name, s in sets.items() if name not in bestofn}}
+    mode = params.evaluate.overlap  # prompts shared with training: counted, or left out
+    prompts = {name: s["prompt"] for name, s in scored.items()}
+    prompts |= {name: [row["prompt"] for row in s.rows] for name, s in bestofn.items()}
+    overlaps = check_sets(features["train"]["prompt"], prompts, mode)
     shared = bool(metadata.get("prefix_sharing"))  # as the model was trained
     trained = {
         name: score_pairs(model, tokenizer, s, batch_size, shared) for name, s in scored.items()
@@ -106,10 +113,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         name: score_pairs(untrained_base, tokenizer, s, batch_size, shared)
         for name, s in scored.items()
     }
-    frames = {name: per_pair_frame(scored[name], trained[name], untrained[name]) for name in scored}
+    frames = {
+        name: kept_pairs(per_pair_frame(s, trained[name], untrained[name]), overlaps[name], mode)
+        for name, s in scored.items()
+    }
     bestofn_frames = {
-        name: bestofn_frame(
-            s, ranked[name], score_with_model(untrained_base, tokenizer, s, batch_size)
+        name: kept_pairs(
+            bestofn_frame(
+                s, ranked[name], score_with_model(untrained_base, tokenizer, s, batch_size)
+            ),
+            overlaps[name],
+            mode,
         )
         for name, s in bestofn.items()
     }
@@ -125,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     blocks |= {name: summarize_bestofn(f, params.evaluate) for name, f in bestofn_frames.items()}
     if blocks:
         metrics["sets"] = blocks
+    for name, block in [("test", metrics), *metrics.get("sets", {}).items()]:
+        block["overlap"] = overlap_block(overlaps[name], mode)
     metrics["reward_stats"] = stats  # for normalising rewards (rewardlab.model.normalization)
     if references:
         metrics["references"] = references
@@ -135,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"evaluate: {name}: {describe(block)}")
     for name, block in references.items():
         print(describe_reference(name, block))
+    for line in filter(None, (warning_line(name, o, mode) for name, o in overlaps.items())):
+        print(line)
 
 
 if __name__ == "__main__":
