@@ -20,7 +20,7 @@ from rewardlab.core import devices
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import ModelParams
 from rewardlab.model.loading import load_tokenizer
-from rewardlab.tools import bench
+from rewardlab.tools import bench, bench_workloads
 from rewardlab.tools.throughput import window_rates
 
 
@@ -43,6 +43,8 @@ def tiny_gpt2(tokenizer):
 def tiny_bench(monkeypatch):
     monkeypatch.setitem(bench.MODELS, "gpt2", tiny_gpt2)
     monkeypatch.setattr(bench, "PEAK_SIZES", (64, 128))
+    # Transcripts cut to the tiny GPT-2's 128 positions.
+    monkeypatch.setattr(bench_workloads, "MULTI_TURN_MAX_LENGTH", 128)
 
 
 class Bf16Ops(TorchDispatchMode):
@@ -112,9 +114,14 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
     header = next(line for line in table.splitlines() if line.startswith("| model"))
     columns = len(header.split("|"))
     rows = [line for line in table.splitlines() if line.startswith("| gpt2 |")]
-    assert len(rows) == len(entry["train"]) + len(entry["score"]) + 1  # + the untrained row
+    multi_turn = entry["multi_turn"]["train"]
+    assert list(multi_turn) == list(bench.MULTI_TURN_RECIPES)
+    # + the untrained row
+    assert len(rows) == len(entry["train"]) + len(entry["score"]) + 1 + len(multi_turn)
     assert all(len(row.split("|")) == columns for row in rows)
-    assert "| gpt2 | train | tutorial |" in table and "| gpt2 | score | rewardlab |" in table
+    assert "| gpt2 | builtin | train | tutorial |" in table
+    assert "| gpt2 | builtin | score | rewardlab |" in table
+    assert "| gpt2 | multi-turn | train | rewardlab |" in table
     assert "finished untimed" in table and "no scorer here can beat it" in table
     assert "not native" not in table
 
@@ -138,7 +145,7 @@ def test_without_native_bf16_the_bench_schedules_no_bf16_work(tmp_path, monkeypa
     rows = [*entry["train"].values(), *entry["score"].values()]
     assert {stats["precision"] for stats in rows} == {"fp32"}  # plain TRL's included
     table = bench.table(result)
-    assert "| gpt2 | train | trl | fp32 |" in table
+    assert "| gpt2 | builtin | train | trl | fp32 |" in table
     assert "bf16: not native on this CPU: no bf16 rows; plain TRL runs in fp32" in table
 
 

@@ -158,4 +158,3 @@ def save_without_hub_lookup(model: PreTrainedModel) -> None:
     embeddings, so the answer is always "no" and peft is told so instead of asking.
     """
     model.save_pretrained = functools.partial(model.save_pretrained, save_embedding_layers=False)
-

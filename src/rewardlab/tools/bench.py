@@ -35,8 +35,9 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
     PrinterCallback,
+    TrainerCallback,
     set_seed,
 )
 from transformers.utils import logging as hf_logging
@@ -57,11 +59,12 @@ from trl import RewardConfig, RewardTrainer
 from rewardlab.core import devices
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.params import DEFAULT_PARAMS, ModelParams, Params, load_params
-from rewardlab.data.sources.generator import generate_pairs
-from rewardlab.data.tokenizing import SIDES, format_pair, tokenize_split
 from rewardlab.model.loading import disable_dropout, load_base_model, load_tokenizer, lora_config
 from rewardlab.model.scoring import score_token_ids
 from rewardlab.model.training import reward_config
+from rewardlab.tools import bench_profile, roofline
+from rewardlab.tools.bench_table import table
+from rewardlab.tools.bench_workloads import workload_data
 from rewardlab.tools.throughput import (
     MicroBatchClock,
     machine,
@@ -69,11 +72,11 @@ from rewardlab.tools.throughput import (
     peak_matmul_flops,
     score_batched,
     score_tutorial_loop,
-    table,
     torch_threads,
 )
 
 RECIPES = ("tutorial", "trl", "rewardlab")
+MULTI_TURN_RECIPES = ("trl", "rewardlab")
 SEED = 42
 PEAK_SIZES = (512, 1024, 2048)  # square matmuls for the roof; tests use small ones
 # This repo's recipe with one thing changed: RewardConfig fields, or torch's thread count.
@@ -155,23 +158,6 @@ class Bench:
     bf16: bool  # whether bf16 is native here, so worth measuring
 
 
-def builtin_data(tokenizer, params: Params, pairs: int, eval_pairs: int) -> dict[str, Any]:
-    """Builtin pairs rendered and tokenized as prepare and featurize do; the tail is held out."""
-    rows = [format_pair(r, params.featurize.template) for r in generate_pairs(pairs + eval_pairs)]
-    features, stats = tokenize_split(Dataset.from_list(rows), tokenizer, params.featurize)
-    features = features.select_columns(["chosen_ids", "rejected_ids", "length"])
-    test = features.select(range(pairs, pairs + eval_pairs))
-    return {
-        "train": features.select(range(pairs)),
-        "test": test,
-        "test_rows": rows[pairs:],
-        "test_pair_tokens": [
-            len(c) + len(r) for c, r in zip(test["chosen_ids"], test["rejected_ids"], strict=True)
-        ],
-        "tokens_per_sequence": {side: stats[f"{side}_tokens"] for side in SIDES},
-    }
-
-
 def accuracy(model: PreTrainedModel, test: Dataset, pad_token_id: int) -> float:
     """Share of held-out pairs with reward(chosen) > reward(rejected); ties count as losses."""
     model.eval()
@@ -180,7 +166,7 @@ def accuracy(model: PreTrainedModel, test: Dataset, pad_token_id: int) -> float:
     return sum(c > r for c, r in zip(rewards[:n], rewards[n:], strict=True)) / n
 
 
-def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: MicroBatchClock):
+def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: TrainerCallback):
     """Train ``recipe`` (plus ``overrides``) on a copy of ``base``; the trainer and its args."""
     model, params, data = copy.deepcopy(base), bench.params, bench.data
     overrides = dict(overrides)
@@ -201,6 +187,8 @@ def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: Micro
             callbacks=[clock],
         )
         trainer.remove_callback(PrinterCallback)
+        if isinstance(clock, bench_profile.StepProfiler):
+            bench_profile.clip_labelled(trainer.accelerator)
         trainer.train()
     # Under bf16, accelerate wrapped the model's forward in autocast; scoring must not inherit it.
     trainer.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
@@ -245,12 +233,20 @@ def _record(rows: dict, name: str, stats: dict, flops_per_token: int) -> None:
     )
 
 
-def train_all(bench: Bench, base, fresh, n: int, with_accuracy: bool) -> tuple[dict, Any]:
+def train_all(
+    bench: Bench,
+    base,
+    fresh,
+    n: int,
+    with_accuracy: bool,
+    recipes: Sequence[str] = RECIPES,
+    with_levers: bool = True,
+) -> tuple[dict, Any]:
     """Rates of every recipe (and lever); also the model the ``rewardlab`` recipe trained."""
     train, trained = {}, None
     levers = [lever for lever in TRAIN_LEVERS if lever != "fp32" or bench.bf16]
-    runs = [(r, "") for r in RECIPES] + [("rewardlab", lever) for lever in levers]
-    for recipe, lever in runs if bench.opts.levers else runs[: len(RECIPES)]:
+    runs = [(r, "") for r in recipes] + [("rewardlab", lever) for lever in levers]
+    for recipe, lever in runs if bench.opts.levers and with_levers else runs[: len(recipes)]:
         overrides = dict(TRAIN_LEVERS.get(lever, {}))
         with torch_threads(overrides.pop("threads", None)):
             stats, model = train_recipe(bench, recipe, base, fresh, overrides, with_accuracy)
@@ -307,6 +303,19 @@ def score_all(bench: Bench, trained: PreTrainedModel, n: int) -> dict:
     return score
 
 
+def _speedups(train: dict, score: dict) -> dict[str, float]:
+    rate = {name: stats["tokens_per_s"] for name, stats in train.items()}
+    speedup = {"train_vs_trl": rate["rewardlab"] / rate["trl"]}
+    if "tutorial" in rate:
+        speedup["train_vs_tutorial"] = rate["rewardlab"] / rate["tutorial"]
+    if score:
+        loop = score["tutorial"]["pairs_per_s"]
+        for name, key in (("rewardlab", ""), ("rewardlab --precision bf16", "_bf16")):
+            if name in score:
+                speedup[f"score{key}_vs_tutorial"] = score[name]["pairs_per_s"] / loop
+    return speedup
+
+
 def bench_model(bench: Bench, name: str) -> dict:
     """Train every recipe, then score the model this repo's recipe trained, both ways."""
     set_seed(SEED)  # the fresh score head is drawn at load time
@@ -316,59 +325,116 @@ def bench_model(bench: Bench, name: str) -> dict:
     untrained = accuracy(base, test, pad) if with_accuracy else None
     train, trained = train_all(bench, base, fresh, n, with_accuracy)
     score = score_all(bench, trained, n)
-    result = {
+    return {
         "non_embedding_params": n,
         "max_length": base.config.max_position_embeddings,
         "untrained_accuracy": untrained,
         "train": train,
         "score": score,
-        "speedup": {
-            "train_vs_tutorial": train["rewardlab"]["tokens_per_s"]
-            / train["tutorial"]["tokens_per_s"],
-            "train_vs_trl": train["rewardlab"]["tokens_per_s"] / train["trl"]["tokens_per_s"],
-            "score_vs_tutorial": score["rewardlab"]["pairs_per_s"]
-            / score["tutorial"]["pairs_per_s"],
-        },
+        "speedup": _speedups(train, score),
     }
-    if bench.bf16:
-        result["speedup"]["score_bf16_vs_tutorial"] = (
-            score["rewardlab --precision bf16"]["pairs_per_s"] / score["tutorial"]["pairs_per_s"]
-        )
-    return result
+
+
+def bench_multi_turn(bench: Bench, name: str) -> dict:
+    """Training on the multi-turn workload: plain TRL against this repo's recipe.
+
+    The tutorial's recipe is left out: padding 170-token transcripts to GPT-2's 1,024 positions
+    says what the builtin rows already say, at over a minute a micro-batch.
+    """
+    set_seed(SEED)
+    base, fresh = MODELS[name](bench.tokenizer)
+    n, with_accuracy = non_embedding_params(base), name not in RANDOM_WEIGHTS
+    train, _ = train_all(bench, base, fresh, n, with_accuracy, MULTI_TURN_RECIPES, with_levers=False)
+    return {"train": train, "speedup": _speedups(train, {})}
+
+
+def _roofs(bench: Bench, shapes: Counter, tokens: int, dtypes: dict) -> dict[str, dict]:
+    """The model's own matmul roof, forward (scoring) and training, in every precision."""
+    return {
+        precision: {
+            purpose: roofline.shape_roof(shapes, tokens, dtype, purpose == "train")
+            for purpose in ("score", "train")
+        }
+        for precision, dtype in dtypes.items()
+    }
+
+
+def _add_mfu(rows: dict, workload: str, peaks: dict, roof: dict) -> None:
+    for stats in rows.get(workload, {}).values():
+        stats["mfu"] = stats["model_flops_per_s"] / peaks[stats["precision"]]
+        stats["mfu_model_shapes"] = stats["model_flops_per_s"] / roof[stats["precision"]][workload]
+
+
+def micro_batch_tokens(params: Params, stats: dict) -> int:
+    """Tokens of one micro-batch of this repo's recipe: both sides of every pair, at their mean."""
+    mean = sum(side["mean"] for side in stats["tokens_per_sequence"].values()) / 2
+    return round(params.train.per_device_train_batch_size * 2 * mean)
 
 
 def run(opts: argparse.Namespace) -> dict[str, Any]:
     """Everything the table and the JSON hold, measured in this process."""
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    disable_progress_bars()
-    warnings.filterwarnings("ignore", message=".*(deprecated|pin_memory).*")
     params = load_params(opts.params) if Path(opts.params).exists() else Params()
     tokenizer = load_tokenizer(ModelParams())  # GPT-2 reads the same ids (see above)
     load_start = os.getloadavg()
-    data = builtin_data(tokenizer, params, opts.pairs, opts.eval_pairs)
-    bench = Bench(tokenizer, params, data, opts, devices.native_bf16())
+    wanted = ["builtin"] + (["multi-turn"] if opts.multi_turn else [])
+    data = {w: workload_data(w, tokenizer, params, opts.pairs, opts.eval_pairs) for w in wanted}
+    bench = Bench(tokenizer, params, data["builtin"], opts, devices.native_bf16())
     dtypes = {"fp32": torch.float32, **({"bf16": torch.bfloat16} if bench.bf16 else {})}
     peaks = {name: peak_matmul_flops(dtype, PEAK_SIZES) for name, dtype in dtypes.items()}
     settings = ("pairs", "eval_pairs", "repeats", "warmup", "max_seconds", "models", "levers")
-    result = {
+    models = {name: bench_model(bench, name) for name in opts.models}
+    if opts.multi_turn:
+        turns = replace(bench, data=data["multi-turn"])
+        for name in opts.multi_turn:
+            models[name] = {**models.get(name, {}), "multi_turn": bench_multi_turn(turns, name)}
+    # The roofs are measured at the end, the square one again and the best kept: a busy moment
+    # at the start must not make MFU look better than it is.
+    peaks = {name: max(peaks[name], peak_matmul_flops(d, PEAK_SIZES)) for name, d in dtypes.items()}
+    roof_tokens = {w: micro_batch_tokens(params, data[w]["stats"]) for w in wanted}
+    for name, entry in models.items():
+        shapes = roofline.matmul_shapes(MODELS[name](tokenizer)[0])
+        entry["matmul_shapes"] = [[k, n, count] for (k, n), count in sorted(shapes.items())]
+        entry["model_roof"] = {
+            w: {"tokens": roof_tokens[w], **_roofs(bench, shapes, roof_tokens[w], dtypes)}
+            for w in wanted
+            if ("train" if w == "builtin" else "multi_turn") in entry
+        }
+        if "train" in entry:
+            for workload in ("train", "score"):
+                _add_mfu(entry, workload, peaks, entry["model_roof"]["builtin"])
+            # No scorer can beat the loop by more than the roof over what the loop gets.
+            loop = entry["score"]["tutorial"]["model_flops_per_s"]
+            entry["speedup"]["score_ceiling"] = {p: peak / loop for p, peak in peaks.items()}
+        if "multi_turn" in entry:
+            _add_mfu(entry["multi_turn"], "train", peaks, entry["model_roof"]["multi-turn"])
+    return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "settings": {key: getattr(opts, key) for key in settings},
-        "tokens_per_sequence": data["tokens_per_sequence"],
-        "models": {name: bench_model(bench, name) for name in opts.models},
+        "settings": {key: getattr(opts, key) for key in (*settings, "multi_turn")},
+        "tokens_per_sequence": data["builtin"]["stats"]["tokens_per_sequence"],
+        "workloads": {w: data[w]["stats"] for w in wanted},
+        "models": models,
         "load_average": {"start": load_start, "end": os.getloadavg()},
+        "peak_flops": peaks,
     }
-    # The roof is measured again at the end and the best kept: a busy moment at the start
-    # must not make MFU look better than it is.
-    peaks = {name: max(peaks[name], peak_matmul_flops(d, PEAK_SIZES)) for name, d in dtypes.items()}
-    for entry in result["models"].values():
-        for stats in [*entry["train"].values(), *entry["score"].values()]:
-            stats["mfu"] = stats["model_flops_per_s"] / peaks[stats["precision"]]
-        # No scorer can beat the loop by more than the roof over what the loop already gets.
-        loop = entry["score"]["tutorial"]["model_flops_per_s"]
-        entry["speedup"]["score_ceiling"] = {p: peak / loop for p, peak in peaks.items()}
-    return {**result, "peak_flops": peaks}
+
+
+def profile(opts: argparse.Namespace) -> str:
+    """One profiled training step of this repo's recipe per model: the breakdown tables."""
+    params = load_params(opts.params) if Path(opts.params).exists() else Params()
+    tokenizer = load_tokenizer(ModelParams())
+    data = workload_data("builtin", tokenizer, params, opts.pairs, 1)
+    bench = Bench(tokenizer, params, data, opts, devices.native_bf16())
+    tables = []
+    for name in opts.models:
+        set_seed(SEED)
+        base, fresh = MODELS[name](tokenizer)
+        profiler = bench_profile.StepProfiler()
+        _train(bench, "rewardlab", base, fresh, {}, profiler)
+        precision = "bf16" if bench.bf16 and params.train.mixed_precision != "fp32" else "fp32"
+        title = f"{name}, this repo's recipe ({precision})"
+        tables.append(bench_profile.format_breakdown(title, profiler.result, profiler.top))
+    return "\n\n".join(tables)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -385,11 +451,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--max-seconds", type=float, default=20, help="stop a recipe early after this long")
     add("--models", default="minilm,gpt2", help=f"comma-separated, from {', '.join(MODELS)}")
     add("--levers", action="store_true", help="also time this repo's recipe with one change")
+    add(
+        "--multi-turn",
+        default="gpt2",
+        help="models also trained on the multi-turn workload (comma-separated; '' for none)",
+    )
+    add("--profile", action="store_true", help="only profile one training step per model")
     add("--params", default=str(DEFAULT_PARAMS), help="this repo's recipe (defaults if missing)")
     add("--output", type=Path, default=Path("reports/bench.json"), help="where the JSON goes")
     opts = parser.parse_args(argv)
     opts.models = opts.models.split(",")
-    if unknown := [m for m in opts.models if m not in MODELS]:
+    opts.multi_turn = [m for m in opts.multi_turn.split(",") if m]
+    if unknown := [m for m in [*opts.models, *opts.multi_turn] if m not in MODELS]:
         raise UserError(f"bench: unknown model(s) {unknown}; choose from {', '.join(MODELS)}.")
     if min(opts.pairs, opts.eval_pairs, opts.repeats) < 1 or opts.warmup < 0:
         raise UserError("bench: --pairs, --eval-pairs and --repeats must be >= 1, --warmup >= 0.")
@@ -398,6 +471,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     opts = parse_args(argv)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    disable_progress_bars()
+    warnings.filterwarnings("ignore", message=".*(deprecated|pin_memory).*")
+    if opts.profile:
+        print(profile(opts))
+        return
     result = run(opts)
     opts.output.parent.mkdir(parents=True, exist_ok=True)
     opts.output.write_text(json.dumps(result, indent=2) + "\n")
