@@ -3,6 +3,7 @@ FLOP counts, and the profile's filing of ops (a backward op under its forward op
 
 from __future__ import annotations
 
+import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from torch.profiler import ProfilerActivity, profile
@@ -16,6 +17,7 @@ from transformers import (
 from rewardlab.core.params import FeaturizeParams, ModelParams
 from rewardlab.data.sources.generator import generate_pairs
 from rewardlab.data.tokenizing import format_pair
+from rewardlab.model import scoring
 from rewardlab.model.loading import load_tokenizer
 from rewardlab.tools import bench_profile, roofline
 from rewardlab.tools.bench_workloads import multi_turn_pairs, prompt_share
@@ -134,3 +136,48 @@ def test_the_profile_files_lora_gradients_under_lora_and_the_optimizer_under_opt
     assert {"matmul", "attention", "lora", "elementwise", "optimizer"} <= categories
     seconds = bench_profile.breakdown(list(prof.events()), wall_us=10**9)
     assert set(seconds) == set(bench_profile.CATEGORIES) and seconds["framework"] > 0
+
+
+def test_scoring_batches_keep_to_the_token_budget(monkeypatch):
+    monkeypatch.setattr(scoring, "TOKEN_BUDGET", 512)
+    # 51 sequences of 10 tokens fill 510 of 512; a 600-token one goes alone, over budget.
+    assert scoring._token_budget_batches([10] * 100, 128) == [(0, 51), (51, 100)]
+    assert scoring._token_budget_batches([10] * 100, 40) == [(0, 40), (40, 80), (80, 100)]
+    # 100 and 200 pad to 400; a 300 would make it 900.
+    lengths = [100, 200, 300, 600, 700]
+    assert scoring._token_budget_batches(lengths, 128) == [(0, 2), (2, 3), (3, 4), (4, 5)]
+    assert scoring._token_budget_batches([], 128) == []
+
+
+def tiny_bert() -> BertForSequenceClassification:
+    config = BertConfig(
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=40,
+        vocab_size=100,
+        num_labels=1,
+        pad_token_id=0,
+    )
+    return BertForSequenceClassification(config)
+
+
+@pytest.mark.parametrize("make", [tiny_gpt2, tiny_bert])
+def test_batched_scoring_gives_the_one_text_loops_rewards(monkeypatch, make):
+    # Several batches under a small budget: some padded (with a mask), some of equal lengths
+    # (no padding: no mask), one sequence alone over the budget.
+    monkeypatch.setattr(scoring, "TOKEN_BUDGET", 24)
+    torch.manual_seed(0)
+    model = make().eval()
+    lengths = [3, 7, 7, 7, 5, 12, 12, 2, 30, 9, 4, 4]
+    sequences = [torch.randint(1, 100, (n,)).tolist() for n in lengths]
+    seen = []
+    forward = model.forward
+    monkeypatch.setattr(
+        model, "forward", lambda **kw: seen.append("attention_mask" in kw) or forward(**kw)
+    )
+    rewards = scoring.score_token_ids(model, sequences, pad_token_id=0, batch_size=4)
+    assert True in seen and False in seen and len(seen) > 3
+    with torch.no_grad():
+        loop = [forward(input_ids=torch.tensor([ids])).logits.item() for ids in sequences]
+    torch.testing.assert_close(rewards, loop, rtol=0, atol=1e-5)

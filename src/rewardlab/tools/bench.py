@@ -53,6 +53,7 @@ from transformers import (
     TrainerCallback,
     set_seed,
 )
+from transformers.pytorch_utils import Conv1D
 from transformers.utils import logging as hf_logging
 from trl import RewardConfig, RewardTrainer
 
@@ -90,6 +91,7 @@ TRAIN_LEVERS: dict[str, dict[str, Any]] = {
     "gradient checkpointing": {"activation_checkpointing": True, "gradient_checkpointing": True},
     "base dropout on": {"base_dropout": True},
     "1 thread": {"threads": 1},
+    "frozen weights in bf16": {"frozen_bf16": True},  # where bf16 autocast is on
 }
 # "LoRA unmerged" is measured too: the model before merge_and_unload.
 SCORE_LEVERS: dict[str, dict[str, Any]] = {
@@ -166,10 +168,37 @@ def accuracy(model: PreTrainedModel, test: Dataset, pad_token_id: int) -> float:
     return sum(c > r for c, r in zip(rewards[:n], rewards[n:], strict=True)) / n
 
 
+def frozen_in_bf16(model: torch.nn.Module) -> Callable[[], None]:
+    """Cast the frozen matmul weights of a peft model to bf16 once; return what puts them back.
+
+    Under bf16 autocast every Linear casts its fp32 weight to bf16 on every forward, the same
+    rounding each time: cast once, the matmuls get the same bf16 operands, minus the copies
+    (``--profile``). What trains (LoRA, the score head) stays fp32. Done after peft wrapped the
+    model, which would otherwise create LoRA's weights in the base layer's dtype. Put back
+    before scoring in fp32.
+    """
+    kept = []
+    for module in model.modules():
+        frozen = not any(p.requires_grad for p in module.parameters())
+        if isinstance(module, torch.nn.Linear | Conv1D) and frozen:
+            tensors = dict(module.named_parameters(recurse=False))
+            kept.append((tensors, {key: p.data for key, p in tensors.items()}))
+            for p in tensors.values():
+                p.data = p.data.to(torch.bfloat16)
+
+    def restore() -> None:
+        for tensors, data in kept:
+            for key, p in tensors.items():
+                p.data = data[key]
+
+    return restore
+
+
 def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: TrainerCallback):
     """Train ``recipe`` (plus ``overrides``) on a copy of ``base``; the trainer and its args."""
     model, params, data = copy.deepcopy(base), bench.params, bench.data
     overrides = dict(overrides)
+    frozen_bf16 = overrides.pop("frozen_bf16", False)
     base_dropout = overrides.pop("base_dropout", not params.train.disable_base_dropout)
     if recipe == "rewardlab" and not base_dropout:
         disable_dropout(model)  # as train.py does: the base's dropout off, LoRA's kept
@@ -187,9 +216,12 @@ def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: Train
             callbacks=[clock],
         )
         trainer.remove_callback(PrinterCallback)
+        restore = frozen_in_bf16(trainer.model) if frozen_bf16 else None
         if isinstance(clock, bench_profile.StepProfiler):
             bench_profile.clip_labelled(trainer.accelerator)
         trainer.train()
+    if restore is not None:
+        restore()
     # Under bf16, accelerate wrapped the model's forward in autocast; scoring must not inherit it.
     trainer.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
     return trainer, args
@@ -244,7 +276,8 @@ def train_all(
 ) -> tuple[dict, Any]:
     """Rates of every recipe (and lever); also the model the ``rewardlab`` recipe trained."""
     train, trained = {}, None
-    levers = [lever for lever in TRAIN_LEVERS if lever != "fp32" or bench.bf16]
+    bf16_only = ("fp32", "frozen weights in bf16")  # levers that need bf16 autocast on
+    levers = [lever for lever in TRAIN_LEVERS if lever not in bf16_only or bench.bf16]
     runs = [(r, "") for r in recipes] + [("rewardlab", lever) for lever in levers]
     for recipe, lever in runs if bench.opts.levers and with_levers else runs[: len(recipes)]:
         overrides = dict(TRAIN_LEVERS.get(lever, {}))
@@ -344,7 +377,9 @@ def bench_multi_turn(bench: Bench, name: str) -> dict:
     set_seed(SEED)
     base, fresh = MODELS[name](bench.tokenizer)
     n, with_accuracy = non_embedding_params(base), name not in RANDOM_WEIGHTS
-    train, _ = train_all(bench, base, fresh, n, with_accuracy, MULTI_TURN_RECIPES, with_levers=False)
+    train, _ = train_all(
+        bench, base, fresh, n, with_accuracy, MULTI_TURN_RECIPES, with_levers=False
+    )
     return {"train": train, "speedup": _speedups(train, {})}
 
 
@@ -425,15 +460,20 @@ def profile(opts: argparse.Namespace) -> str:
     tokenizer = load_tokenizer(ModelParams())
     data = workload_data("builtin", tokenizer, params, opts.pairs, 1)
     bench = Bench(tokenizer, params, data, opts, devices.native_bf16())
+    variants = {"": {}}
+    if opts.levers and bench.bf16:  # the lever the profile pointed at, profiled the same way
+        variants["frozen weights in bf16"] = TRAIN_LEVERS["frozen weights in bf16"]
     tables = []
     for name in opts.models:
         set_seed(SEED)
         base, fresh = MODELS[name](tokenizer)
-        profiler = bench_profile.StepProfiler()
-        _train(bench, "rewardlab", base, fresh, {}, profiler)
-        precision = "bf16" if bench.bf16 and params.train.mixed_precision != "fp32" else "fp32"
-        title = f"{name}, this repo's recipe ({precision})"
-        tables.append(bench_profile.format_breakdown(title, profiler.result, profiler.top))
+        for lever, overrides in variants.items():
+            profiler = bench_profile.StepProfiler()
+            _train(bench, "rewardlab", base, fresh, overrides, profiler)
+            bf16 = bench.bf16 and params.train.mixed_precision != "fp32"
+            title = f"{name}, this repo's recipe{f' + {lever}' if lever else ''}"
+            title += f" ({'bf16' if bf16 else 'fp32'})"
+            tables.append(bench_profile.format_breakdown(title, profiler.result, profiler.top))
     return "\n\n".join(tables)
 
 
