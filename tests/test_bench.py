@@ -18,9 +18,9 @@ from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from rewardlab.core import devices
 from rewardlab.core.errors import UserError
-from rewardlab.core.params import ModelParams
+from rewardlab.core.params import ModelParams, Params
 from rewardlab.model.loading import load_tokenizer
-from rewardlab.tools import bench, bench_workloads
+from rewardlab.tools import bench, bench_training, bench_workloads
 from rewardlab.tools.throughput import window_rates
 
 
@@ -180,10 +180,12 @@ def test_padding_to_the_maximum_changes_the_speed_not_the_rewards(model_name, ti
 
 
 def test_the_tutorial_recipe_pads_every_sequence_to_the_models_maximum(tmp_path):
-    args = bench.recipe_args("tutorial", bench.Params(), 1024, str(tmp_path))
+    args = bench_training.recipe_args("tutorial", Params(), 1024, str(tmp_path))
     assert args.pad_to_multiple_of == 1024
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (3, 8)
-    assert bench.recipe_args("trl", bench.Params(), 1024, str(tmp_path)).pad_to_multiple_of is None
+    assert (
+        bench_training.recipe_args("trl", Params(), 1024, str(tmp_path)).pad_to_multiple_of is None
+    )
 
 
 def test_windows_are_dealt_round_robin_after_the_warm_up():

@@ -28,46 +28,44 @@ so 4N; scoring is 2N. Gradient checkpointing's recomputation is not useful work:
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import sys
-import tempfile
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Dataset, disable_progress_bars
+from datasets import disable_progress_bars
 from transformers import (
     GPT2Config,
     GPT2ForSequenceClassification,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    PrinterCallback,
-    TrainerCallback,
     set_seed,
 )
-from transformers.pytorch_utils import Conv1D
 from transformers.utils import logging as hf_logging
-from trl import RewardConfig, RewardTrainer
 
 from rewardlab.core import devices
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.params import DEFAULT_PARAMS, ModelParams, Params, load_params
-from rewardlab.model.loading import disable_dropout, load_base_model, load_tokenizer, lora_config
-from rewardlab.model.scoring import score_token_ids
-from rewardlab.model.training import reward_config
+from rewardlab.model.loading import load_base_model, load_tokenizer
 from rewardlab.tools import bench_profile, roofline
 from rewardlab.tools.bench_table import table
+from rewardlab.tools.bench_training import (
+    SEED,
+    Bench,
+    _train,
+    accuracy,
+    train_recipe,
+)
 from rewardlab.tools.bench_workloads import workload_data
 from rewardlab.tools.throughput import (
-    MicroBatchClock,
     machine,
     non_embedding_params,
     peak_matmul_flops,
@@ -78,7 +76,6 @@ from rewardlab.tools.throughput import (
 
 RECIPES = ("tutorial", "trl", "rewardlab")
 MULTI_TURN_RECIPES = ("trl", "rewardlab")
-SEED = 42
 PEAK_SIZES = (512, 1024, 2048)  # square matmuls for the roof; tests use small ones
 # This repo's recipe with one thing changed: RewardConfig fields, or torch's thread count.
 TRAIN_LEVERS: dict[str, dict[str, Any]] = {
@@ -113,145 +110,6 @@ MODELS: dict[str, Callable[[PreTrainedTokenizerBase], tuple[PreTrainedModel, lis
     "minilm": lambda tokenizer: load_base_model(ModelParams(), tokenizer),
     "gpt2": _gpt2,
 }
-
-
-def recipe_args(recipe: str, params: Params, max_length: int, out: str) -> RewardConfig:
-    """Each recipe's ``RewardConfig``; what is not named keeps the library's default."""
-    if recipe == "tutorial":
-        args = RewardConfig(
-            out,
-            per_device_train_batch_size=3,
-            gradient_accumulation_steps=8,
-            learning_rate=1.41e-5,
-            pad_to_multiple_of=max_length,  # = its tokenizer(..., padding="max_length")
-            max_length=max_length,
-            activation_checkpointing=False,  # gradient checkpointing, as transformers 5 calls it
-            disable_dropout=False,
-            bf16=False,
-        )
-    elif recipe == "trl":
-        # TRL's defaults include bf16; without a GPU, TRL asks for use_cpu to keep it. Where bf16
-        # is emulated it would crawl, and a user would switch it off: so does the bench.
-        # TRL's gradient_checkpointing=True default is passed under transformers 5's name, which
-        # the old one only aliases (with a FutureWarning).
-        args = RewardConfig(
-            out,
-            use_cpu=not torch.cuda.is_available(),
-            bf16=devices.native_bf16(),
-            activation_checkpointing=True,
-        )
-    else:
-        args = reward_config(params, Path(out))
-    args.num_train_epochs, args.max_steps = 1, -1
-    args.set_evaluate("no")  # in-training evaluation would land inside the timed steps
-    args.set_save("no")
-    args.include_num_input_tokens_seen = "non_padding"
-    return args
-
-
-@dataclass(frozen=True)
-class Bench:
-    """What every measurement shares: tokenizer, this repo's params, the data, the options."""
-
-    tokenizer: PreTrainedTokenizerBase
-    params: Params
-    data: dict[str, Any]
-    opts: argparse.Namespace
-    bf16: bool  # whether bf16 is native here, so worth measuring
-
-
-def accuracy(model: PreTrainedModel, test: Dataset, pad_token_id: int) -> float:
-    """Share of held-out pairs with reward(chosen) > reward(rejected); ties count as losses."""
-    model.eval()
-    rewards = score_token_ids(model, [*test["chosen_ids"], *test["rejected_ids"]], pad_token_id)
-    n = len(test)
-    return sum(c > r for c, r in zip(rewards[:n], rewards[n:], strict=True)) / n
-
-
-def frozen_in_bf16(model: torch.nn.Module) -> Callable[[], None]:
-    """Cast the frozen matmul weights of a peft model to bf16 once; return what puts them back.
-
-    Under bf16 autocast every Linear casts its fp32 weight to bf16 on every forward, the same
-    rounding each time: cast once, the matmuls get the same bf16 operands, minus the copies
-    (``--profile``). What trains (LoRA, the score head) stays fp32. Done after peft wrapped the
-    model, which would otherwise create LoRA's weights in the base layer's dtype. Put back
-    before scoring in fp32.
-    """
-    kept = []
-    for module in model.modules():
-        frozen = not any(p.requires_grad for p in module.parameters())
-        if isinstance(module, torch.nn.Linear | Conv1D) and frozen:
-            tensors = dict(module.named_parameters(recurse=False))
-            kept.append((tensors, {key: p.data for key, p in tensors.items()}))
-            for p in tensors.values():
-                p.data = p.data.to(torch.bfloat16)
-
-    def restore() -> None:
-        for tensors, data in kept:
-            for key, p in tensors.items():
-                p.data = data[key]
-
-    return restore
-
-
-def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: TrainerCallback):
-    """Train ``recipe`` (plus ``overrides``) on a copy of ``base``; the trainer and its args."""
-    model, params, data = copy.deepcopy(base), bench.params, bench.data
-    overrides = dict(overrides)
-    frozen_bf16 = overrides.pop("frozen_bf16", False)
-    base_dropout = overrides.pop("base_dropout", not params.train.disable_base_dropout)
-    if recipe == "rewardlab" and not base_dropout:
-        disable_dropout(model)  # as train.py does: the base's dropout off, LoRA's kept
-    with tempfile.TemporaryDirectory() as out:
-        args = recipe_args(recipe, params, model.config.max_position_embeddings, out)
-        for key, value in overrides.items():
-            setattr(args, key, value)
-        set_seed(SEED)  # the same LoRA initialisation for every recipe
-        trainer = RewardTrainer(
-            model=model,
-            args=args,
-            train_dataset=data["train"],
-            processing_class=bench.tokenizer,
-            peft_config=lora_config(params.lora, model, fresh),
-            callbacks=[clock],
-        )
-        trainer.remove_callback(PrinterCallback)
-        restore = frozen_in_bf16(trainer.model) if frozen_bf16 else None
-        if isinstance(clock, bench_profile.StepProfiler):
-            bench_profile.clip_labelled(trainer.accelerator)
-        trainer.train()
-    if restore is not None:
-        restore()
-    # Under bf16, accelerate wrapped the model's forward in autocast; scoring must not inherit it.
-    trainer.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-    return trainer, args
-
-
-def train_recipe(
-    bench: Bench, recipe: str, base, fresh, overrides: dict, with_accuracy: bool
-) -> tuple[dict[str, Any], PreTrainedModel]:
-    """Time ``recipe`` on ``base``; with ``with_accuracy``, its accuracy after all ``--pairs``.
-
-    A run cut short by ``--max-seconds`` is finished untimed for the accuracy, so every recipe
-    is judged after the same pairs. The tutorial's is finished without its padding to the
-    maximum: attention masks hide pads, so padding changes the speed and not the math
-    (``test_bench`` checks the rewards agree), and the finish takes seconds instead of hours.
-    """
-    opts, pool = bench.opts, len(bench.data["train"])
-    clock = MicroBatchClock(opts.warmup, opts.repeats, opts.max_seconds)
-    trainer, args = _train(bench, recipe, base, fresh, overrides, clock)
-    stats = clock.rates(args.per_device_train_batch_size, pool)
-    stats["precision"] = "bf16" if args.bf16 else "fp32"
-    if with_accuracy:
-        if stats["pairs_trained"] < pool:
-            unpadded = {**overrides, "pad_to_multiple_of": None}
-            untimed = MicroBatchClock(0, 1, float("inf"))
-            trainer, _ = _train(bench, recipe, base, fresh, unpadded, untimed)
-            stats["accuracy_from"] = "untimed run without padding to the maximum"
-        test, pad = bench.data["test"], bench.tokenizer.pad_token_id
-        stats["accuracy"] = accuracy(trainer.model, test, pad)
-        stats["accuracy_after_pairs"] = pool
-    return stats, trainer.model
 
 
 def _record(rows: dict, name: str, stats: dict, flops_per_token: int) -> None:
