@@ -207,6 +207,18 @@ class TrainParams(Section):
     full_determinism: bool = False
     """GPU only: deterministic kernels (transformers' ``enable_full_determinism``), slower.
     CPU runs are bitwise reproducible without it."""
+    prefix_sharing: Literal["auto", "on", "off"] = "auto"
+    """One sequence per pair (prompt, chosen answer, rejected answer under a mask that keeps the
+    answers apart) instead of two, so the shared prompt is computed once; the same rewards, loss
+    and gradients (``model/prefix_sharing.py``). ``auto``: on for decoder-only bases (GPT-2,
+    Llama, Qwen), per batch where it saves at least 5% of the tokens; off for encoders (MiniLM,
+    BERT), where every token sees the answer and ``on`` is an error."""
+
+    @field_validator("prefix_sharing", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        # YAML 1.1 (and DVC's rewrite of params.yaml) reads a bare on/off as true/false.
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class EvalSetParams(SourceParams):

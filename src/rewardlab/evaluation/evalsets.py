@@ -26,7 +26,7 @@ from rewardlab.data.cleaning import choose_format, clean_pairs, describe_drops
 from rewardlab.data.formats import Format
 from rewardlab.data.rendering import rendering_spec
 from rewardlab.data.sources.loading import load_pairs, map_columns, read_source
-from rewardlab.data.tokenizing import render_split, tokenize_split
+from rewardlab.data.tokenizing import APART, render_split, tokenize_split
 from rewardlab.model.loading import load_tokenizer
 
 CATEGORY_COLUMNS = ("category", "subset")  # looked for when columns.category is not set
@@ -80,7 +80,11 @@ def load_evaluation_set(
         )
     rendering = set_rendering(fmt, tokenizer, metadata, use_chat_template)
     rendered = render_split(
-        Dataset.from_list(cleaned.pairs), metadata["template"], rendering, tokenizer
+        Dataset.from_list(cleaned.pairs),
+        metadata["template"],
+        rendering,
+        tokenizer,
+        apart=metadata.get("tokenization") == APART,  # prompt tokenized apart, as in training
     )
     # Truncated, never dropped: every pair of an evaluation set counts, as in the test split.
     budget = FeaturizeParams(max_length=metadata["max_length"], overflow="truncate")

@@ -13,7 +13,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, set_seed
 from rewardlab.core.params import ModelParams
 from rewardlab.data.rendering import response_chars
 from rewardlab.model.loading import load_base_model
-from rewardlab.model.scoring import score_token_ids
+from rewardlab.model.scoring import score_pair_ids
 
 
 def untrained_model(
@@ -26,13 +26,24 @@ def untrained_model(
 
 
 def score_pairs(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, test: Dataset, batch_size: int
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    test: Dataset,
+    batch_size: int,
+    prefix_sharing: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rewards of the chosen and the rejected side of every pair."""
+    """Rewards of the chosen and the rejected side of every pair; ``prefix_sharing`` (the
+    model's metadata says so): one row per pair, the prompt computed once."""
     # Both sides in one call: longer length-sorted batches, one pass over the model.
-    sequences = list(test["chosen_ids"]) + list(test["rejected_ids"])
-    rewards = np.asarray(score_token_ids(model, sequences, tokenizer.pad_token_id, batch_size))
-    return rewards[: len(test)], rewards[len(test) :]
+    chosen, rejected = score_pair_ids(
+        model,
+        test["chosen_ids"],
+        test["rejected_ids"],
+        tokenizer.pad_token_id,
+        batch_size,
+        shared=prefix_sharing,
+    )
+    return np.asarray(chosen), np.asarray(rejected)
 
 
 def per_pair_frame(test: Dataset, trained: tuple, untrained: tuple) -> pd.DataFrame:

@@ -116,6 +116,7 @@ def model_card(
         f"batch {train.get('per_device_train_batch_size')}"
         f", epochs {train.get('num_train_epochs')}, max steps {train.get('max_steps')}, seed "
         f"{train.get('seed')}, precision {metadata.get('precision')}.",
+        *_sharing_lines(metadata),
         "",
         "## Evaluation",
         "",
@@ -148,6 +149,22 @@ def model_card(
         lines.append("No reward statistics yet: `dvc repro evaluate` computes them.")
     lines += _usage(folder_name if exported else "rm", template, max_length, exported)
     return f"---\n{card_data(metadata, exported).to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"
+
+
+def _sharing_lines(metadata: dict[str, Any]) -> list[str]:
+    """How a decoder base's pairs were tokenized and trained (nothing for encoders)."""
+    lines = []
+    if metadata.get("tokenization") == "prompt+response":
+        lines.append(
+            "- Token ids: the prompt's ids followed by the response's, each tokenized on its "
+            "own (cut before the whitespace that opens the response); rewardlab scores alike."
+        )
+    if metadata.get("prefix_sharing"):
+        lines.append(
+            "- Trained with prefix sharing: one sequence per pair, the prompt computed once "
+            "(the same rewards as scoring each response on its own)."
+        )
+    return lines
 
 
 def _usage(folder_name: str, template: str, max_length: int, exported: bool) -> list[str]:

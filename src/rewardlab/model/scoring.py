@@ -3,7 +3,8 @@
 Sequences are sorted by length before batching so each batch pads only to its own longest
 member; results come back in input order. Texts are rendered with the template and token budget
 the model was trained with, read from its metadata, so a reward here means what it meant in
-training.
+training. Pairs of a model trained with prefix sharing are scored shared too, one row per pair
+(:func:`score_pair_ids`), with the rewards of the two-sequence path.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils.logging import tqdm
 
 from rewardlab.data.rendering import Content, render_text
+from rewardlab.data.tokenizing import APART, encode_apart, response_start, truncate_ids
+from rewardlab.model import prefix_sharing
 
 PROGRESS_MIN_BATCHES = 10  # below this, a bar is noise rather than news
 TOKEN_BUDGET = 512  # padded tokens a scoring batch holds at most (one longer sequence: alone)
@@ -88,6 +91,51 @@ def _token_budget_batches(lengths: Sequence[int], batch_size: int) -> list[tuple
     return batches
 
 
+def score_pair_ids(
+    model: PreTrainedModel,
+    chosen: Sequence[Sequence[int]],
+    rejected: Sequence[Sequence[int]],
+    pad_token_id: int,
+    batch_size: int = 128,
+    shared: bool = False,
+    precision: Precision = "fp32",
+    desc: str = "Scoring",
+) -> tuple[list[float], list[float]]:
+    """Rewards of both sides of every pair, in input order.
+
+    ``shared``: one row per pair (``prefix_sharing``), ``batch_size // 2`` pairs a batch, so a
+    batch holds the pairs a two-sequence batch of ``batch_size`` sequences holds; otherwise both
+    sides go through :func:`score_token_ids` in one call, as separate sequences.
+    """
+    if not shared:
+        rewards = score_token_ids(
+            model, [*chosen, *rejected], pad_token_id, batch_size, desc, precision
+        )
+        return rewards[: len(chosen)], rewards[len(chosen) :]
+    width = [
+        len(c) + len(r) - prefix_sharing.common_prefix(c, r)
+        for c, r in zip(chosen, rejected, strict=True)
+    ]
+    order = sorted(range(len(chosen)), key=width.__getitem__)
+    pairs = max(1, batch_size // 2)
+    starts = range(0, len(order), pairs)
+    out = ([0.0] * len(chosen), [0.0] * len(chosen))
+    device = model.device
+    with torch.inference_mode(), autocast(device, precision):
+        for start in tqdm(starts, desc=desc, disable=len(starts) < PROGRESS_MIN_BATCHES):
+            batch = order[start : start + pairs]
+            tensors = prefix_sharing.shared_batch(
+                [chosen[i] for i in batch], [rejected[i] for i in batch], pad_token_id
+            )
+            rewards = prefix_sharing.shared_rewards(
+                model, {key: value.to(device) for key, value in tensors.items()}
+            )
+            values = rewards[:, 0].float().cpu().tolist()
+            for row, i in enumerate(batch):
+                out[0][i], out[1][i] = values[row], values[len(batch) + row]
+    return out
+
+
 def encode_responses(
     tokenizer: PreTrainedTokenizerBase,
     metadata: dict[str, Any],
@@ -107,6 +155,16 @@ def encode_responses(
         for prompt, response in zip(prompts, responses, strict=True)
     ]
     special = rendered[0][1] if rendered else True
+    if metadata.get("tokenization") == APART:  # prompt tokenized apart, as featurize did
+        texts = [text for text, _ in rendered]
+        starts = [
+            response_start(text, metadata.get("rendering"), metadata["template"], p, r, tokenizer)
+            for text, p, r in zip(texts, prompts, responses, strict=True)
+        ]
+        return [
+            truncate_ids(ids, metadata["max_length"], tokenizer)
+            for ids in encode_apart(tokenizer, texts, starts, special)
+        ]
     encoded = tokenizer(
         [text for text, _ in rendered],
         truncation=True,
@@ -129,4 +187,27 @@ def score_responses(
     sequences = encode_responses(tokenizer, metadata, prompts, responses)
     return score_token_ids(
         model, sequences, tokenizer.pad_token_id, batch_size, precision=precision
+    )
+
+
+def score_pair_responses(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    metadata: dict[str, Any],
+    prompts: Sequence[Content],
+    chosen: Sequence[Content],
+    rejected: Sequence[Content],
+    batch_size: int = 128,
+    precision: Precision = "fp32",
+) -> tuple[list[float], list[float]]:
+    """Rewards of the chosen and the rejected response of every prompt, in input order; shared
+    (one row per pair) where the model's metadata says it was trained so."""
+    return score_pair_ids(
+        model,
+        encode_responses(tokenizer, metadata, prompts, chosen),
+        encode_responses(tokenizer, metadata, prompts, rejected),
+        tokenizer.pad_token_id,
+        batch_size,
+        shared=bool(metadata.get("prefix_sharing")),
+        precision=precision,
     )

@@ -17,10 +17,13 @@ import torch
 from datasets import Dataset
 from dvclive import Live
 from transformers import PreTrainedModel, TrainerCallback
-from trl import RewardConfig
+from transformers.modeling_outputs import SequenceClassifierOutput
+from trl import RewardConfig, RewardTrainer
 
 from rewardlab.core.devices import resolve_precision
+from rewardlab.core.errors import UserError
 from rewardlab.core.params import Params
+from rewardlab.model import prefix_sharing
 
 TRAIN_COLUMNS = ["chosen_ids", "rejected_ids", "length"]
 
@@ -145,6 +148,73 @@ def reward_config(params: Params, output_dir: Path) -> RewardConfig:
         disable_dropout=False,  # keep LoRA dropout as configured
         report_to="none",  # dvclive is wired explicitly below, at the right step
         use_cpu=not torch.cuda.is_available(),  # also makes several CPU processes use gloo
+    )
+
+
+class PrefixSharingRewardTrainer(RewardTrainer):
+    """TRL's ``RewardTrainer`` reading prefix-shared batches (``PrefixSharingCollator``).
+
+    A shared batch is turned into the rewards a two-sequence forward would give, and TRL's own
+    ``compute_loss`` does the rest (loss, margin, centring, metrics); a two-sequence batch (the
+    collator's ``auto`` fallback) goes to TRL as it is. ``sharing`` counts the training batches
+    and tokens of this process, for the stage's summary line.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sharing = {"batches": 0, "shared": 0, "tokens": 0, "two_sequence_tokens": 0}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        training = self.model.training
+        if not prefix_sharing.is_shared(inputs):
+            if training:
+                tokens = inputs["input_ids"].numel()
+                self._count(shared=False, tokens=tokens, two_sequence_tokens=tokens)
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        shared = {key: inputs.pop(key) for key in prefix_sharing.SHARED_KEYS}
+        if training:
+            tokens, two = prefix_sharing.token_counts(shared)
+            self._count(shared=True, tokens=tokens, two_sequence_tokens=two)
+        # TRL counts the real tokens of the batch in ``attention_mask``.
+        inputs["attention_mask"] = shared["segment_ids"] >= 0
+
+        def forward(**_: object) -> SequenceClassifierOutput:
+            return SequenceClassifierOutput(logits=prefix_sharing.shared_rewards(model, shared))
+
+        return super().compute_loss(forward, inputs, return_outputs, num_items_in_batch)
+
+    def _count(self, shared: bool, tokens: int, two_sequence_tokens: int) -> None:
+        self.sharing["batches"] += 1
+        self.sharing["shared"] += int(shared)
+        self.sharing["tokens"] += tokens
+        self.sharing["two_sequence_tokens"] += two_sequence_tokens
+
+
+def trainer_kind(
+    setting: str, model: PreTrainedModel, pad_token_id: int
+) -> tuple[type[RewardTrainer], prefix_sharing.PrefixSharingCollator | None]:
+    """The trainer class and collator for ``train.prefix_sharing``: TRL's own, unchanged, where
+    sharing is off (encoders), else the prefix-sharing pair of them."""
+    if not prefix_sharing.resolve(setting, model.config):
+        return RewardTrainer, None
+    try:
+        prefix_sharing.score_head(model)
+    except UserError:
+        if setting == "on":
+            raise
+        return RewardTrainer, None  # auto: a head rewardlab cannot read per token
+    collator = prefix_sharing.PrefixSharingCollator(pad_token_id, auto=setting == "auto")
+    return PrefixSharingRewardTrainer, collator
+
+
+def sharing_summary(counts: dict[str, int]) -> str:
+    """What prefix sharing did, in a few words: batches shared, tokens saved."""
+    if not counts["batches"]:
+        return "prefix sharing: no batch trained here"
+    saved = 1 - counts["tokens"] / counts["two_sequence_tokens"]
+    return (
+        f"prefix sharing: {counts['shared']}/{counts['batches']} batches shared, "
+        f"{saved:.0%} fewer tokens"
     )
 
 

@@ -66,7 +66,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         params.evaluate.sets, metadata, params.featurize.use_chat_template, reserved=features
     )
     scored = {**held_out, **sets}
-    trained = {name: score_pairs(model, tokenizer, s, batch_size) for name, s in scored.items()}
+    shared = bool(metadata.get("prefix_sharing"))  # as the model was trained
+    trained = {
+        name: score_pairs(model, tokenizer, s, batch_size, shared) for name, s in scored.items()
+    }
     stats = train_reward_stats(
         model,
         tokenizer.pad_token_id,
@@ -78,7 +81,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     del model  # one model in memory at a time
     untrained_base = untrained_model(metadata, tokenizer)
     untrained = {
-        name: score_pairs(untrained_base, tokenizer, s, batch_size) for name, s in scored.items()
+        name: score_pairs(untrained_base, tokenizer, s, batch_size, shared)
+        for name, s in scored.items()
     }
     frames = {name: per_pair_frame(scored[name], trained[name], untrained[name]) for name in scored}
     with atomic_dir(PAIRS_DIR) as folder:  # every set's per-pair rewards, for `rewardlab diff`

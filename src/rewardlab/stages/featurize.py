@@ -9,6 +9,12 @@ Tokenizing once here, cached by DVC, means training and evaluation never re-toke
 change of training params never re-runs it. Length is limited in *tokens* on *both* sides
 (the tutorial filtered on characters and joined the two sides with ``or``, which kept pairs where
 only one side fit). No padding is stored: batches are padded dynamically at train/score time.
+
+For a decoder base the prompt and the answer are tokenized apart and joined (``tokenizing``), so
+both sides of a pair begin with the same prompt ids and training can share them
+(``train.prefix_sharing``); ``stats.json`` then records ``tokenization: prompt+response`` and,
+per split, how many pairs got other ids than tokenizing their whole texts (``pairs_retokenized``).
+Encoders (the default MiniLM) tokenize the whole text, as they always did.
 """
 
 from __future__ import annotations
@@ -19,14 +25,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from datasets import DatasetDict, load_dataset
+from transformers import AutoConfig
 
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.outputs import atomic_dir
 from rewardlab.core.params import FeaturizeParams, params_from_argv
 from rewardlab.core.paths import FEATURES_DIR, PREPARED_DIR
 from rewardlab.data.rendering import rendering_spec
-from rewardlab.data.tokenizing import render_split, tokenize_split
-from rewardlab.model.loading import load_tokenizer
+from rewardlab.data.tokenizing import APART, render_split, tokenize_split
+from rewardlab.model.loading import load_tokenizer, resolve_model_path
+from rewardlab.model.prefix_sharing import decoder_only
 
 
 def _pin_fingerprints(folder: Path) -> None:
@@ -63,8 +71,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         DatasetDict(),
         {"template": template, "rendering": rendering, "max_length": params.featurize.max_length},
     )
+    apart = decoder_only(
+        AutoConfig.from_pretrained(
+            resolve_model_path(params.model.name_or_path),
+            trust_remote_code=params.model.trust_remote_code,
+        )
+    )
+    if apart:
+        stats["tokenization"] = APART
     for name, split in prepared.items():
-        rendered = render_split(split, template, rendering, tokenizer)
+        rendered = render_split(split, template, rendering, tokenizer, apart)
         features[name], stats[name] = tokenize_split(rendered, tokenizer, params.featurize)
         if len(features[name]) == 0:
             raise UserError(
@@ -90,10 +106,14 @@ def summary_line(stats: dict, params: FeaturizeParams, chat_template: bool) -> s
     over = sum(block.get(f"pairs_{action}", 0) for block in splits.values())
     cost = f"{over} over the budget {action}" if over else "all within the budget"
     rendering = "chat template" if chat_template else "role template"
-    return (
+    line = (
         f"featurize: {pairs_in} pairs -> {went_out} ({rendering}, <= {params.max_length} "
         f"tokens a side); {cost}"
     )
+    if stats.get("tokenization") == APART:
+        changed = sum(block.get("pairs_retokenized", 0) for block in splits.values())
+        line += f"; prompt tokenized apart ({changed} pairs' ids differ from the whole text's)"
+    return line
 
 
 if __name__ == "__main__":

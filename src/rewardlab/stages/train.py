@@ -3,7 +3,9 @@
 TRL's ``RewardTrainer`` does the work (pairwise loss -log sigmoid(r_chosen - r_rejected), dynamic
 padding); this module only wires params into it. The saved folder holds the adapter *and* every
 module the base had to initialise (the score head), so a reload scores exactly as trained.
-Curves go to ``reports/train/`` through dvclive, keyed by the trainer's global step.
+Curves go to ``reports/train/`` through dvclive, keyed by the trainer's global step. On a
+decoder base (``train.prefix_sharing``) each pair is one sequence, the prompt computed once
+(``model/prefix_sharing.py``); the last line says how many batches were shared.
 
 Interruptions: SIGINT or SIGTERM during training finishes the current step, saves a checkpoint in
 ``models/checkpoints/`` and exits 130 / 143 without moving any output into place. The next run
@@ -32,7 +34,6 @@ from accelerate import PartialState
 from datasets import load_from_disk
 from dvclive import Live
 from transformers import TrainerCallback, enable_full_determinism, set_seed
-from trl import RewardTrainer
 
 from rewardlab.core.errors import StageInterrupted, UserError, run_main
 from rewardlab.core.outputs import atomic_dir, write_json
@@ -44,7 +45,7 @@ from rewardlab.core.paths import (
     TRAIN_CURVES_DIR,
     repo_relative,
 )
-from rewardlab.model import loading, training
+from rewardlab.model import loading, prefix_sharing, training
 from rewardlab.model.card import model_card
 from rewardlab.model.checkpoints import LIBRARIES, latest_checkpoint, resume_point, run_fingerprint
 from rewardlab.model.contract import check_contract, pin_tokenizer
@@ -63,12 +64,14 @@ from rewardlab.model.training import (
     precision,
     reward_config,
     save_without_hub_lookup,
+    sharing_summary,
     train_columns,
+    trainer_kind,
 )
 
 LAUNCHED = "REWARDLAB_LAUNCHED"
 # Edits to these make an interrupted run's checkpoints another run's.
-TRAINING_CODE = (__file__, training.__file__, loading.__file__)
+TRAINING_CODE = (__file__, training.__file__, loading.__file__, prefix_sharing.__file__)
 
 
 def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
@@ -93,6 +96,9 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
     if params.train.disable_base_dropout:
         disable_dropout(model)
     peft_config = lora_config(params.lora, model, fresh_modules)
+    trainer_class, collator = trainer_kind(
+        params.train.prefix_sharing, model, tokenizer.pad_token_id
+    )
     stopper = StopOnSignal()
     outputs = (
         (atomic_dir(TRAIN_CURVES_DIR), atomic_dir(MODEL_DIR))
@@ -104,9 +110,10 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
         if main_process:
             live = Live(str(curves_dir), dvcyaml=None, save_dvc_exp=False, report=None)
             curves = [DvcLiveCurves(live)]
-        trainer = RewardTrainer(
+        trainer = trainer_class(
             model=model,
             args=reward_config(params, CHECKPOINT_DIR),
+            data_collator=collator,  # None: TRL's, two sequences per pair
             train_dataset=features["train"],
             eval_dataset=eval_subset(features["test"], params.train.eval_pairs),
             processing_class=tokenizer,
@@ -140,11 +147,13 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
             "lora": params.lora.model_dump(),
             "train": params.train.model_dump(),
             "precision": precision(params),  # what auto became on this machine
+            "prefix_sharing": collator is not None,  # evaluate and score share prefixes too
             "modules_to_save": fresh_modules,
             "versions": {p: importlib.metadata.version(p) for p in LIBRARIES},
         }
-        if "rendering" in feature_stats:
-            metadata["rendering"] = feature_stats["rendering"]
+        for key in ("rendering", "tokenization"):  # scoring renders and tokenizes alike
+            if key in feature_stats:
+                metadata[key] = feature_stats[key]
         write_metadata(model_dir, metadata)
         # The tokenization contract travels with the model (rewardlab.model.contract), proven first.
         pin_tokenizer(tokenizer, metadata)
@@ -153,7 +162,10 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
         # peft's card is an empty template; this one says what the pipeline knows.
         (model_dir / "README.md").write_text(model_card(metadata, None, str(MODEL_DIR), False))
     shutil.rmtree(CHECKPOINT_DIR, ignore_errors=True)
-    print(f"train: saved {MODEL_DIR} after {state.global_step} steps in {precision(params)}")
+    shared = f"; {sharing_summary(trainer.sharing)}" if collator is not None else ""
+    print(
+        f"train: saved {MODEL_DIR} after {state.global_step} steps in {precision(params)}{shared}"
+    )
 
 
 def _sort_target_modules(config_file: Path) -> None:

@@ -29,7 +29,7 @@ from rewardlab.data.rendering import Content
 from rewardlab.data.sources import jsonl, local
 from rewardlab.evaluation.stats import bootstrap_ci, win_rate
 from rewardlab.model.loading import load_reward_model
-from rewardlab.model.scoring import PRECISIONS, score_responses
+from rewardlab.model.scoring import PRECISIONS, score_pair_responses, score_responses
 
 FORMATS = (".jsonl", ".csv")
 DIGITS = 6  # as in reports/scores.jsonl, so the two can be compared value for value
@@ -169,19 +169,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     values = texts(rows, lines, columns, args.input)
     sides = [values[column] for column in columns[1:]]  # [response] or [chosen, rejected]
     model, tokenizer, metadata = load_reward_model(args.model)
-    # Every side in one call, as evaluate does: one pass of length-sorted batches.
-    flat = score_responses(
-        model,
-        tokenizer,
-        metadata,
-        values[columns[0]] * len(sides),
-        [text for side in sides for text in side],
-        args.batch_size,
-        args.precision,
+    prompts = values[columns[0]]
+    # Pairs as evaluate scores them (one row per pair where the model was trained so).
+    by_side = (
+        score_pair_responses(
+            model, tokenizer, metadata, prompts, *sides, args.batch_size, args.precision
+        )
+        if len(sides) == 2
+        else [
+            score_responses(
+                model, tokenizer, metadata, prompts, sides[0], args.batch_size, args.precision
+            )
+        ]
     )
-    rewards = [
-        [round(r, DIGITS) for r in flat[i : i + len(rows)]] for i in range(0, len(flat), len(rows))
-    ]
+    rewards = [[round(r, DIGITS) for r in side] for side in by_side]
     if len(sides) == 1:
         scored = [{**row, "reward": r} for row, r in zip(rows, rewards[0], strict=True)]
         print(f"score: {len(rows)} responses, mean reward {np.mean(rewards[0]):.4f}")
