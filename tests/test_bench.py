@@ -81,8 +81,13 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
     )
     result = json.loads(output.read_text())
     entry = result["models"]["gpt2"]
-    levers = [f"rewardlab + {lever}" for lever in bench.TRAIN_LEVERS]
+    levers = [f"rewardlab + {lever}" for lever in [*bench.ALWAYS, *bench.TRAIN_LEVERS]]
     assert list(entry["train"]) == [*bench.RECIPES, *levers]
+    # Prefix sharing on for GPT-2 (train.prefix_sharing auto), off in its two-sequence row; the
+    # same pairs, so the same real tokens counted, while fewer positions were computed.
+    shared, two = entry["train"]["rewardlab"], entry["train"]["rewardlab + prefix sharing off"]
+    assert shared["prefix_sharing"]["shared"] >= 1 and shared["prefix_sharing"]["tokens_saved"] > 0
+    assert "prefix_sharing" not in two
     assert list(entry["score"]) == [
         "tutorial",
         "rewardlab + LoRA unmerged",
@@ -115,7 +120,10 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
     columns = len(header.split("|"))
     rows = [line for line in table.splitlines() if line.startswith("| gpt2 |")]
     multi_turn = entry["multi_turn"]["train"]
-    assert list(multi_turn) == list(bench.MULTI_TURN_RECIPES)
+    decoder_rows = [f"rewardlab + {lever}" for lever in bench.DECODER_ONLY]
+    assert list(multi_turn) == [*bench.MULTI_TURN_RECIPES, *decoder_rows]
+    speedup = entry["multi_turn"]["speedup"]
+    assert set(speedup) == {"train_vs_trl", "prefix_sharing_vs_two_sequence", "packing_vs_grouping"}
     # + the untrained row
     assert len(rows) == len(entry["train"]) + len(entry["score"]) + 1 + len(multi_turn)
     assert all(len(row.split("|")) == columns for row in rows)

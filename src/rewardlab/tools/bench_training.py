@@ -30,8 +30,9 @@ from rewardlab.core import devices
 from rewardlab.core.params import Params
 from rewardlab.model.loading import disable_dropout, lora_config
 from rewardlab.model.scoring import score_token_ids
-from rewardlab.model.training import reward_config
+from rewardlab.model.training import reward_config, trainer_kind
 from rewardlab.tools import bench_profile
+from rewardlab.tools.bench_packing import PackedRewardTrainer, PackingCollator
 from rewardlab.tools.throughput import MicroBatchClock
 
 SEED = 42
@@ -121,6 +122,8 @@ def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: Train
     model, params, data = copy.deepcopy(base), bench.params, bench.data
     overrides = dict(overrides)
     frozen_bf16 = overrides.pop("frozen_bf16", False)
+    sharing = overrides.pop("prefix_sharing", params.train.prefix_sharing)
+    packing = overrides.pop("packing", False)
     base_dropout = overrides.pop("base_dropout", not params.train.disable_base_dropout)
     if recipe == "rewardlab" and not base_dropout:
         disable_dropout(model)  # as train.py does: the base's dropout off, LoRA's kept
@@ -128,10 +131,18 @@ def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: Train
         args = recipe_args(recipe, params, model.config.max_position_embeddings, out)
         for key, value in overrides.items():
             setattr(args, key, value)
+        # This repo's recipe shares prefixes where train.prefix_sharing says so, as train.py does.
+        trainer_class, collator = RewardTrainer, None
+        if recipe == "rewardlab":
+            trainer_class, collator = trainer_kind(sharing, model, bench.tokenizer.pad_token_id)
+        if packing:
+            trainer_class = PackedRewardTrainer
+            collator = PackingCollator(bench.tokenizer.pad_token_id)
         set_seed(SEED)  # the same LoRA initialisation for every recipe
-        trainer = RewardTrainer(
+        trainer = trainer_class(
             model=model,
             args=args,
+            data_collator=collator,
             train_dataset=data["train"],
             processing_class=bench.tokenizer,
             peft_config=lora_config(params.lora, model, fresh),
@@ -139,6 +150,8 @@ def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: Train
         )
         trainer.remove_callback(PrinterCallback)
         restore = frozen_in_bf16(trainer.model) if frozen_bf16 else None
+        if isinstance(clock, MicroBatchClock):
+            trainer.data_collator = clock.counting(trainer.data_collator)
         if isinstance(clock, bench_profile.StepProfiler):
             bench_profile.clip_labelled(trainer.accelerator)
         trainer.train()
@@ -164,6 +177,12 @@ def train_recipe(
     trainer, args = _train(bench, recipe, base, fresh, overrides, clock)
     stats = clock.rates(args.per_device_train_batch_size, pool)
     stats["precision"] = "bf16" if args.bf16 else "fp32"
+    if getattr(trainer, "sharing", None):  # what prefix sharing (or packing) did
+        counts = trainer.sharing
+        stats["prefix_sharing"] = {
+            **counts,
+            "tokens_saved": 1 - counts["tokens"] / max(1, counts["two_sequence_tokens"]),
+        }
     if with_accuracy:
         if stats["pairs_trained"] < pool:
             unpadded = {**overrides, "pad_to_multiple_of": None}
