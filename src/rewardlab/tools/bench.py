@@ -400,7 +400,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if opts.profile:
         print(profile(opts))
         return
+    start = time.perf_counter()
     result = run(opts)
+    result["wall_seconds"] = time.perf_counter() - start
     opts.output.parent.mkdir(parents=True, exist_ok=True)
     opts.output.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))

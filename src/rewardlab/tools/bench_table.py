@@ -80,7 +80,8 @@ def table(result: dict[str, Any]) -> str:
     lines = [
         f"{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads; best square "
         f"matmul {', '.join(roofs)}; 1-min load average {load['start'][0]:.2f} at start, "
-        f"{load['end'][0]:.2f} at end; {result['date']}",
+        f"{load['end'][0]:.2f} at end; {result['date']}"
+        + (f"; {result['wall_seconds'] / 60:.1f} min" if "wall_seconds" in result else ""),
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "|".join("---" if i < 5 else "--:" for i in range(len(HEADER))) + "|",
