@@ -184,6 +184,13 @@ def test_the_layout_by_hand():
     assert eager.dtype == torch.float32 and torch.equal(eager == 0, mask)
 
 
+def test_batches_are_grouped_by_the_width_of_the_shared_row():
+    data = Dataset.from_dict(
+        {"chosen_ids": [[5, 6, 7, 8], [1, 2]], "rejected_ids": [[5, 6, 9], [3]], "length": [4, 2]}
+    )
+    assert prefix_sharing.with_shared_lengths(data)["length"] == [5, 3]
+
+
 def test_scoring_pairs_shared_gives_the_two_sequence_rewards():
     model = tiny_model("gpt2").merge_and_unload().eval()
     chosen, rejected = pairs(seed=3, n=11)
@@ -345,6 +352,7 @@ def test_the_tiny_run_trained_evaluated_and_scores_with_prefix_sharing(tiny_run,
     from rewardlab.tools import score
 
     folder = tiny_run / "models/reward_model"
+    assert not list((tiny_run / "data/features").rglob("cache-*"))  # train's lengths in memory
     metadata = json.loads((folder / "rewardlab.json").read_text())
     assert metadata["prefix_sharing"] is True and metadata["tokenization"] == "prompt+response"
     model, tokenizer, metadata = load_reward_model(folder)

@@ -99,6 +99,8 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
     trainer_class, collator = trainer_kind(
         params.train.prefix_sharing, model, tokenizer.pad_token_id
     )
+    if collator is not None:  # batches grouped by the width of their shared rows
+        features["train"] = prefix_sharing.with_shared_lengths(features["train"])
     stopper = StopOnSignal()
     outputs = (
         (atomic_dir(TRAIN_CURVES_DIR), atomic_dir(MODEL_DIR))
