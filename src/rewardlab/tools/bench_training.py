@@ -28,6 +28,7 @@ from trl import RewardConfig, RewardTrainer
 
 from rewardlab.core import devices
 from rewardlab.core.params import Params
+from rewardlab.model import prefix_sharing
 from rewardlab.model.loading import disable_dropout, lora_config
 from rewardlab.model.scoring import score_token_ids
 from rewardlab.model.training import reward_config, trainer_kind
@@ -135,6 +136,9 @@ def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: Train
         trainer_class, collator = RewardTrainer, None
         if recipe == "rewardlab":
             trainer_class, collator = trainer_kind(sharing, model, bench.tokenizer.pad_token_id)
+        train_dataset = data["train"]
+        if collator is not None:  # as train.py does: grouped by the width of the shared rows
+            train_dataset = prefix_sharing.with_shared_lengths(train_dataset)
         if packing:
             trainer_class = PackedRewardTrainer
             collator = PackingCollator(bench.tokenizer.pad_token_id)
@@ -143,7 +147,7 @@ def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: Train
             model=model,
             args=args,
             data_collator=collator,
-            train_dataset=data["train"],
+            train_dataset=train_dataset,
             processing_class=bench.tokenizer,
             peft_config=lora_config(params.lora, model, fresh),
             callbacks=[clock],
