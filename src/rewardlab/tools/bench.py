@@ -89,6 +89,9 @@ TRAIN_LEVERS: dict[str, dict[str, Any]] = {
     "gradient checkpointing": {"activation_checkpointing": True, "gradient_checkpointing": True},
     "base dropout on": {"base_dropout": True},
     "1 thread": {"threads": 1},
+    # What the profile points at: LoRA dropout's masks; weight casts under autocast (bf16 only).
+    "LoRA dropout 0": {"lora_dropout": 0.0},
+    "frozen weights in bf16": {"frozen_bf16": True},
 }
 # Measured in every run, after this repo's recipe: the issue's questions. Prefix sharing's two
 # rows on decoder bases only (where train.prefix_sharing auto shares); bf16's where native.
@@ -96,7 +99,8 @@ ALWAYS: dict[str, dict[str, Any]] = {
     "prefix sharing off": {"prefix_sharing": "off"},  # the two-sequence path
     # Padding-free: random order, pairs packed into rows, instead of length-grouped batches.
     "packing instead of grouping": {"packing": True, "train_sampling_strategy": "random"},
-    "frozen weights in bf16": {"frozen_bf16": True},  # the profile's lever
+    # The profile's largest lever: SDPA's fused CPU backward is the costliest attention op.
+    "eager attention": {"attention": "eager"},
 }
 DECODER_ONLY = ("prefix sharing off", "packing instead of grouping")
 # "LoRA unmerged" is measured too: the model before merge_and_unload.
@@ -147,10 +151,10 @@ def train_all(
     always = [
         lever
         for lever in ALWAYS
-        if (lever not in DECODER_ONLY or shares)
-        and (lever != "frozen weights in bf16" or (bench.bf16 and with_levers))
+        if (lever not in DECODER_ONLY or shares) and (lever != "eager attention" or with_levers)
     ]
-    levers = [lever for lever in TRAIN_LEVERS if lever != "fp32" or bench.bf16]
+    bf16_only = ("fp32", "frozen weights in bf16")
+    levers = [lever for lever in TRAIN_LEVERS if lever not in bf16_only or bench.bf16]
     runs = [(r, "") for r in recipes] + [("rewardlab", lever) for lever in always]
     runs += [("rewardlab", lever) for lever in levers] if bench.opts.levers and with_levers else []
     for recipe, lever in runs:
@@ -219,6 +223,7 @@ def _speedups(train: dict, score: dict) -> dict[str, float]:
         ("prefix sharing off", "prefix_sharing_vs_two_sequence"),
         ("packing instead of grouping", "packing_vs_grouping"),
         ("frozen weights in bf16", "frozen_bf16_vs_default"),
+        ("eager attention", "eager_attention_vs_sdpa"),
     ):
         if f"rewardlab + {lever}" in rate:
             ratio = rate["rewardlab"] / rate[f"rewardlab + {lever}"]
@@ -343,8 +348,11 @@ def profile(opts: argparse.Namespace) -> str:
     data = workload_data("builtin", tokenizer, params, opts.pairs, 1)
     bench = Bench(tokenizer, params, data, opts, devices.native_bf16())
     variants = {"": {}}
-    if opts.levers and bench.bf16:  # the lever the profile pointed at, profiled the same way
-        variants["frozen weights in bf16"] = ALWAYS["frozen weights in bf16"]
+    if opts.levers:  # the levers the profile points at, profiled the same way
+        if bench.bf16:
+            variants["frozen weights in bf16"] = TRAIN_LEVERS["frozen weights in bf16"]
+        variants["eager attention"] = ALWAYS["eager attention"]
+        variants["LoRA dropout 0"] = TRAIN_LEVERS["LoRA dropout 0"]
     tables = []
     for name in opts.models:
         set_seed(SEED)
@@ -370,7 +378,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--eval-pairs", type=int, default=64, help="held-out pairs for accuracy and scoring")
     add("--repeats", type=int, default=3, help="timed windows; the table shows their median")
     add("--warmup", type=int, default=1, help="untimed micro-batches (training) or pairs (loop)")
-    add("--max-seconds", type=float, default=20, help="stop a recipe early after this long")
+    add("--max-seconds", type=float, default=60, help="stop a recipe early after this long")
     add("--models", default="minilm,gpt2", help=f"comma-separated, from {', '.join(MODELS)}")
     add("--levers", action="store_true", help="also time this repo's recipe with one change")
     add(

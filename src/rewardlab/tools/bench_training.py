@@ -125,6 +125,11 @@ def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: Train
     frozen_bf16 = overrides.pop("frozen_bf16", False)
     sharing = overrides.pop("prefix_sharing", params.train.prefix_sharing)
     packing = overrides.pop("packing", False)
+    if attention := overrides.pop("attention", None):  # e.g. eager instead of SDPA
+        model.set_attn_implementation(attention)
+    lora = params.lora.model_copy(
+        update={"dropout": overrides.pop("lora_dropout", params.lora.dropout)}
+    )
     base_dropout = overrides.pop("base_dropout", not params.train.disable_base_dropout)
     if recipe == "rewardlab" and not base_dropout:
         disable_dropout(model)  # as train.py does: the base's dropout off, LoRA's kept
@@ -149,7 +154,7 @@ def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: Train
             data_collator=collator,
             train_dataset=train_dataset,
             processing_class=bench.tokenizer,
-            peft_config=lora_config(params.lora, model, fresh),
+            peft_config=lora_config(lora, model, fresh),
             callbacks=[clock],
         )
         trainer.remove_callback(PrinterCallback)
