@@ -20,7 +20,7 @@ from rewardlab.core import devices
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import ModelParams, Params
 from rewardlab.model.loading import load_tokenizer
-from rewardlab.tools import bench, bench_training, bench_workloads
+from rewardlab.tools import bench, bench_scoring, bench_training, bench_workloads
 from rewardlab.tools.throughput import window_rates
 
 
@@ -93,7 +93,7 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
         "rewardlab + LoRA unmerged",
         "rewardlab",
         "rewardlab --precision bf16",
-        *(f"rewardlab + {lever}" for lever in bench.SCORE_LEVERS),
+        *(f"rewardlab + {lever}" for lever in bench_scoring.SCORE_LEVERS),
     ]
     for stats in [*entry["train"].values(), *entry["score"].values()]:
         assert stats["tokens_per_s"] > 0 and stats["pairs_per_s"] > 0 and stats["mfu"] > 0

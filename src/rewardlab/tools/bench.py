@@ -9,17 +9,21 @@ Training runs TRL's ``RewardTrainer`` one epoch over the same ``--pairs`` pairs,
 of the model with the same LoRA, three ways: ``tutorial`` (every sequence padded to the model's
 maximum, batch 3, accumulation 8, lr 1.41e-5, dropout on, fp32, as its trainer did), ``trl``
 (``RewardConfig()`` defaults, bf16 included, plus the ``use_cpu`` TRL asks for on a CPU) and
-``rewardlab`` (this repo's params, through ``train.reward_config``). Scoring runs the tutorial's
-one-text-per-forward loop against ``score_responses``, the path of ``rewardlab score`` and
-evaluate (length-sorted batches, inference mode, LoRA merged), in fp32 and in bf16.
-``--levers`` adds this repo's recipe with one thing changed.
+``rewardlab`` (this repo's params, through ``train.reward_config`` and, for decoder bases,
+``train.prefix_sharing``), plus the rows of ``ALWAYS`` (prefix sharing off, packing, eager
+attention). Two workloads (``bench_workloads``): the builtin pairs, and hh-rlhf-shaped
+multi-turn transcripts made from them (``--multi-turn``: the models trained on it too). Scoring
+(``bench_scoring``) runs the tutorial's one-text-per-forward loop against ``score_responses``.
+``--levers`` adds this repo's recipe with one more thing changed; ``--profile`` only profiles
+one training step per model (``bench_profile``).
 
 bf16 is measured only where the hardware computes it (``devices.native_bf16``). Elsewhere torch
-emulates it some 50x slower than fp32: the bf16 roof, the bf16 scoring row and the fp32 lever
+emulates it some 50x slower than fp32: the bf16 roofs, the bf16 scoring row and the bf16-only levers
 (``auto`` is fp32 there already) are left out, and plain TRL runs in fp32, as a user of that CPU
 would switch it to; the table says so.
 
-MFU: model FLOP/s over the best square-matmul FLOP/s of the same run, in the recipe's precision.
+MFU: model FLOP/s over two roofs of the same run, in the recipe's precision: the best square
+matmul, and the model's own matmul shapes (``roofline``).
 Model FLOPs count real tokens only, with N the non-embedding parameters: a LoRA step on a frozen
 base is 2N per token forward and 2N backward (activation gradients; LoRA's own are negligible),
 so 4N; scoring is 2N. Gradient checkpointing's recomputation is not useful work: not counted.
@@ -30,10 +34,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 import warnings
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -57,12 +59,19 @@ from rewardlab.core.params import DEFAULT_PARAMS, ModelParams, Params, load_para
 from rewardlab.model import prefix_sharing
 from rewardlab.model.loading import load_base_model, load_tokenizer
 from rewardlab.tools import bench_profile, roofline
+from rewardlab.tools.bench_scoring import (
+    add_mfu,
+    micro_batch_tokens,
+    model_roofs,
+    record,
+    score_all,
+)
 from rewardlab.tools.bench_table import table
 from rewardlab.tools.bench_training import (
     SEED,
     Bench,
-    _train,
     accuracy,
+    train_once,
     train_recipe,
 )
 from rewardlab.tools.bench_workloads import workload_data
@@ -70,8 +79,6 @@ from rewardlab.tools.throughput import (
     machine,
     non_embedding_params,
     peak_matmul_flops,
-    score_batched,
-    score_tutorial_loop,
     torch_threads,
 )
 
@@ -103,11 +110,6 @@ ALWAYS: dict[str, dict[str, Any]] = {
     "eager attention": {"attention": "eager"},
 }
 DECODER_ONLY = ("prefix sharing off", "packing instead of grouping")
-# "LoRA unmerged" is measured too: the model before merge_and_unload.
-SCORE_LEVERS: dict[str, dict[str, Any]] = {
-    "batch 512": {"batch_size": 512},
-    "1 thread": {"threads": 1},
-}
 
 
 def _gpt2(tokenizer: PreTrainedTokenizerBase) -> tuple[PreTrainedModel, list[str]]:
@@ -123,17 +125,6 @@ MODELS: dict[str, Callable[[PreTrainedTokenizerBase], tuple[PreTrainedModel, lis
     "minilm": lambda tokenizer: load_base_model(ModelParams(), tokenizer),
     "gpt2": _gpt2,
 }
-
-
-def _record(rows: dict, name: str, stats: dict, flops_per_token: int) -> None:
-    """File a measurement (which says its precision) under ``name`` with its model FLOP/s."""
-    stats.update(model_flops_per_s=flops_per_token * stats["tokens_per_s"])
-    rows[name] = stats
-    print(
-        f"bench: {time.strftime('%H:%M:%S')} {name}: {stats['tokens_per_s']:,.0f} real "
-        f"tokens/s over {stats['timed_seconds']:.1f} s",
-        file=sys.stderr,
-    )
 
 
 def train_all(
@@ -162,56 +153,9 @@ def train_all(
         with torch_threads(overrides.pop("threads", None)):
             stats, model = train_recipe(bench, recipe, base, fresh, overrides, with_accuracy)
         name = f"{recipe} + {lever}" if lever else recipe
-        _record(train, name, stats, 4 * n)
+        record(train, name, stats, 4 * n)
         trained = model if name == "rewardlab" else trained
     return train, trained
-
-
-def _same_winner(reference: Sequence[float], rewards: Sequence[float]) -> float:
-    """Share of the pairs both scored (rewards as chosen, rejected, ...) with the same winner."""
-    pairs = min(len(reference), len(rewards)) // 2
-    same = sum(
-        (reference[2 * i] > reference[2 * i + 1]) == (rewards[2 * i] > rewards[2 * i + 1])
-        for i in range(pairs)
-    )
-    return same / pairs
-
-
-def score_all(bench: Bench, trained: PreTrainedModel, n: int) -> dict:
-    """The tutorial's loop, then ``rewardlab score``'s path, on the model rewardlab trained.
-
-    Every row also says how far its rewards are from the loop's, and how often it picks the
-    same winner: the same model scored two ways must agree (up to bf16's rounding, where asked).
-    """
-    params, opts, rows = bench.params, bench.opts, bench.data["test_rows"]
-    pair_tokens = bench.data["test_pair_tokens"]
-    metadata = {"template": params.featurize.template, "max_length": params.featurize.max_length}
-    score: dict[str, Any] = {}
-    stats, reference = score_tutorial_loop(trained, bench.tokenizer, rows, pair_tokens, opts)
-    _record(score, "tutorial", {**stats, "precision": "fp32"}, 2 * n)
-
-    def batched(name: str, model: PreTrainedModel, threads=None, **options) -> None:
-        options = {"batch_size": params.evaluate.batch_size, **options}
-        with torch_threads(threads):
-            stats, rewards = score_batched(
-                model, bench.tokenizer, metadata, rows, pair_tokens, opts, **options
-            )
-        stats["max_reward_difference"] = max(
-            abs(a - b) for a, b in zip(reference, rewards, strict=False)
-        )
-        stats["winner_agreement"] = _same_winner(reference, rewards)
-        stats["precision"] = options.get("precision", "fp32")
-        _record(score, name, stats, 2 * n)
-
-    if opts.levers:
-        batched("rewardlab + LoRA unmerged", trained)
-    merged = trained.merge_and_unload()  # as model.loading.load_reward_model hands it to scoring
-    batched("rewardlab", merged)
-    if bench.bf16:
-        batched("rewardlab --precision bf16", merged, precision="bf16")
-    for lever, options in SCORE_LEVERS.items() if opts.levers else ():
-        batched(f"rewardlab + {lever}", merged, **options)
-    return score
 
 
 def _speedups(train: dict, score: dict) -> dict[str, float]:
@@ -270,29 +214,6 @@ def bench_multi_turn(bench: Bench, name: str) -> dict:
     return {"train": train, "speedup": _speedups(train, {})}
 
 
-def _roofs(bench: Bench, shapes: Counter, tokens: int, dtypes: dict) -> dict[str, dict]:
-    """The model's own matmul roof, forward (scoring) and training, in every precision."""
-    return {
-        precision: {
-            purpose: roofline.shape_roof(shapes, tokens, dtype, purpose == "train")
-            for purpose in ("score", "train")
-        }
-        for precision, dtype in dtypes.items()
-    }
-
-
-def _add_mfu(rows: dict, workload: str, peaks: dict, roof: dict) -> None:
-    for stats in rows.get(workload, {}).values():
-        stats["mfu"] = stats["model_flops_per_s"] / peaks[stats["precision"]]
-        stats["mfu_model_shapes"] = stats["model_flops_per_s"] / roof[stats["precision"]][workload]
-
-
-def micro_batch_tokens(params: Params, stats: dict) -> int:
-    """Tokens of one micro-batch of this repo's recipe: both sides of every pair, at their mean."""
-    mean = sum(side["mean"] for side in stats["tokens_per_sequence"].values()) / 2
-    return round(params.train.per_device_train_batch_size * 2 * mean)
-
-
 def run(opts: argparse.Namespace) -> dict[str, Any]:
     """Everything the table and the JSON hold, measured in this process."""
     params = load_params(opts.params) if Path(opts.params).exists() else Params()
@@ -317,18 +238,18 @@ def run(opts: argparse.Namespace) -> dict[str, Any]:
         shapes = roofline.matmul_shapes(MODELS[name](tokenizer)[0])
         entry["matmul_shapes"] = [[k, n, count] for (k, n), count in sorted(shapes.items())]
         entry["model_roof"] = {
-            w: {"tokens": roof_tokens[w], **_roofs(bench, shapes, roof_tokens[w], dtypes)}
+            w: {"tokens": roof_tokens[w], **model_roofs(shapes, roof_tokens[w], dtypes)}
             for w in wanted
             if ("train" if w == "builtin" else "multi_turn") in entry
         }
         if "train" in entry:
             for workload in ("train", "score"):
-                _add_mfu(entry, workload, peaks, entry["model_roof"]["builtin"])
+                add_mfu(entry, workload, peaks, entry["model_roof"]["builtin"])
             # No scorer can beat the loop by more than the roof over what the loop gets.
             loop = entry["score"]["tutorial"]["model_flops_per_s"]
             entry["speedup"]["score_ceiling"] = {p: peak / loop for p, peak in peaks.items()}
         if "multi_turn" in entry:
-            _add_mfu(entry["multi_turn"], "train", peaks, entry["model_roof"]["multi-turn"])
+            add_mfu(entry["multi_turn"], "train", peaks, entry["model_roof"]["multi-turn"])
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -359,7 +280,7 @@ def profile(opts: argparse.Namespace) -> str:
         base, fresh = MODELS[name](tokenizer)
         for lever, overrides in variants.items():
             profiler = bench_profile.StepProfiler()
-            _train(bench, "rewardlab", base, fresh, overrides, profiler)
+            train_once(bench, "rewardlab", base, fresh, overrides, profiler)
             bf16 = bench.bf16 and params.train.mixed_precision != "fp32"
             title = f"{name}, this repo's recipe{f' + {lever}' if lever else ''}"
             title += f" ({'bf16' if bf16 else 'fp32'})"

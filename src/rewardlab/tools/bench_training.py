@@ -118,7 +118,7 @@ def frozen_in_bf16(model: torch.nn.Module) -> Callable[[], None]:
     return restore
 
 
-def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: TrainerCallback):
+def train_once(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: TrainerCallback):
     """Train ``recipe`` (plus ``overrides``) on a copy of ``base``; the trainer and its args."""
     model, params, data = copy.deepcopy(base), bench.params, bench.data
     overrides = dict(overrides)
@@ -183,7 +183,7 @@ def train_recipe(
     """
     opts, pool = bench.opts, len(bench.data["train"])
     clock = MicroBatchClock(opts.warmup, opts.repeats, opts.max_seconds)
-    trainer, args = _train(bench, recipe, base, fresh, overrides, clock)
+    trainer, args = train_once(bench, recipe, base, fresh, overrides, clock)
     stats = clock.rates(args.per_device_train_batch_size, pool)
     stats["precision"] = "bf16" if args.bf16 else "fp32"
     if getattr(trainer, "sharing", None):  # what prefix sharing (or packing) did
@@ -196,7 +196,7 @@ def train_recipe(
         if stats["pairs_trained"] < pool:
             unpadded = {**overrides, "pad_to_multiple_of": None}
             untimed = MicroBatchClock(0, 1, float("inf"))
-            trainer, _ = _train(bench, recipe, base, fresh, unpadded, untimed)
+            trainer, _ = train_once(bench, recipe, base, fresh, unpadded, untimed)
             stats["accuracy_from"] = "untimed run without padding to the maximum"
         test, pad = bench.data["test"], bench.tokenizer.pad_token_id
         stats["accuracy"] = accuracy(trainer.model, test, pad)
