@@ -11,19 +11,23 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from transformers import PreTrainedModel
 
 from rewardlab.core.params import Params
+from rewardlab.model import scoring
 from rewardlab.tools import roofline
 from rewardlab.tools.bench_training import Bench
 from rewardlab.tools.throughput import score_batched, score_tutorial_loop, torch_threads
 
 # "LoRA unmerged" is measured too: the model before merge_and_unload.
 SCORE_LEVERS: dict[str, dict[str, Any]] = {
-    "batch 512": {"batch_size": 512},
+    # One batch of up to 512 sequences, as scoring batched before the token budget.
+    "no token budget": {"batch_size": 512, "token_budget": 10**9},
+    "token budget 2048": {"token_budget": 2048},
     "1 thread": {"threads": 1},
 }
 
@@ -49,6 +53,17 @@ def _same_winner(reference: Sequence[float], rewards: Sequence[float]) -> float:
     return same / pairs
 
 
+@contextmanager
+def _token_budget(tokens: int | None) -> Iterator[None]:
+    """Score with another ``scoring.TOKEN_BUDGET`` (None: leave it)."""
+    before = scoring.TOKEN_BUDGET
+    scoring.TOKEN_BUDGET = tokens or before
+    try:
+        yield
+    finally:
+        scoring.TOKEN_BUDGET = before
+
+
 def score_all(bench: Bench, trained: PreTrainedModel, n: int) -> dict:
     """The tutorial's loop, then ``rewardlab score``'s path, on the model rewardlab trained.
 
@@ -62,9 +77,11 @@ def score_all(bench: Bench, trained: PreTrainedModel, n: int) -> dict:
     stats, reference = score_tutorial_loop(trained, bench.tokenizer, rows, pair_tokens, opts)
     record(score, "tutorial", {**stats, "precision": "fp32"}, 2 * n)
 
-    def batched(name: str, model: PreTrainedModel, threads=None, **options) -> None:
+    def batched(
+        name: str, model: PreTrainedModel, threads=None, token_budget=None, **options
+    ) -> None:
         options = {"batch_size": params.evaluate.batch_size, **options}
-        with torch_threads(threads):
+        with torch_threads(threads), _token_budget(token_budget):
             stats, rewards = score_batched(
                 model, bench.tokenizer, metadata, rows, pair_tokens, opts, **options
             )
