@@ -18,9 +18,9 @@ from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from rewardlab.core import devices
 from rewardlab.core.errors import UserError
-from rewardlab.core.params import ModelParams
+from rewardlab.core.params import ModelParams, Params
 from rewardlab.model.loading import load_tokenizer
-from rewardlab.tools import bench
+from rewardlab.tools import bench, bench_scoring, bench_training, bench_workloads
 from rewardlab.tools.throughput import window_rates
 
 
@@ -43,6 +43,8 @@ def tiny_gpt2(tokenizer):
 def tiny_bench(monkeypatch):
     monkeypatch.setitem(bench.MODELS, "gpt2", tiny_gpt2)
     monkeypatch.setattr(bench, "PEAK_SIZES", (64, 128))
+    # Transcripts cut to the tiny GPT-2's 128 positions.
+    monkeypatch.setattr(bench_workloads, "MULTI_TURN_MAX_LENGTH", 128)
 
 
 class Bf16Ops(TorchDispatchMode):
@@ -79,14 +81,19 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
     )
     result = json.loads(output.read_text())
     entry = result["models"]["gpt2"]
-    levers = [f"rewardlab + {lever}" for lever in bench.TRAIN_LEVERS]
+    levers = [f"rewardlab + {lever}" for lever in [*bench.ALWAYS, *bench.TRAIN_LEVERS]]
     assert list(entry["train"]) == [*bench.RECIPES, *levers]
+    # Prefix sharing on for GPT-2 (train.prefix_sharing auto), off in its two-sequence row; the
+    # same pairs, so the same real tokens counted, while fewer positions were computed.
+    shared, two = entry["train"]["rewardlab"], entry["train"]["rewardlab + prefix sharing off"]
+    assert shared["prefix_sharing"]["shared"] >= 1 and shared["prefix_sharing"]["tokens_saved"] > 0
+    assert "prefix_sharing" not in two
     assert list(entry["score"]) == [
         "tutorial",
         "rewardlab + LoRA unmerged",
         "rewardlab",
         "rewardlab --precision bf16",
-        *(f"rewardlab + {lever}" for lever in bench.SCORE_LEVERS),
+        *(f"rewardlab + {lever}" for lever in bench_scoring.SCORE_LEVERS),
     ]
     for stats in [*entry["train"].values(), *entry["score"].values()]:
         assert stats["tokens_per_s"] > 0 and stats["pairs_per_s"] > 0 and stats["mfu"] > 0
@@ -104,7 +111,7 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
     assert ceiling["fp32"] == pytest.approx(1 / entry["score"]["tutorial"]["mfu"])
     # The tutorial's loop (LoRA unmerged, one text at a time) and the batched paths score the
     # same trained model: in fp32 they must agree, value for value and winner for winner.
-    for name in ("rewardlab", "rewardlab + LoRA unmerged", "rewardlab + batch 512"):
+    for name in ("rewardlab", "rewardlab + LoRA unmerged", "rewardlab + no token budget"):
         assert entry["score"][name]["max_reward_difference"] < 1e-4
         assert entry["score"][name]["winner_agreement"] == 1.0
 
@@ -112,9 +119,17 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
     header = next(line for line in table.splitlines() if line.startswith("| model"))
     columns = len(header.split("|"))
     rows = [line for line in table.splitlines() if line.startswith("| gpt2 |")]
-    assert len(rows) == len(entry["train"]) + len(entry["score"]) + 1  # + the untrained row
+    multi_turn = entry["multi_turn"]["train"]
+    decoder_rows = [f"rewardlab + {lever}" for lever in bench.DECODER_ONLY]
+    assert list(multi_turn) == [*bench.MULTI_TURN_RECIPES, *decoder_rows]
+    speedup = entry["multi_turn"]["speedup"]
+    assert set(speedup) == {"train_vs_trl", "prefix_sharing_vs_two_sequence", "packing_vs_grouping"}
+    # + the untrained row
+    assert len(rows) == len(entry["train"]) + len(entry["score"]) + 1 + len(multi_turn)
     assert all(len(row.split("|")) == columns for row in rows)
-    assert "| gpt2 | train | tutorial |" in table and "| gpt2 | score | rewardlab |" in table
+    assert "| gpt2 | builtin | train | tutorial |" in table
+    assert "| gpt2 | builtin | score | rewardlab |" in table
+    assert "| gpt2 | multi-turn | train | rewardlab |" in table
     assert "finished untimed" in table and "no scorer here can beat it" in table
     assert "not native" not in table
 
@@ -138,7 +153,7 @@ def test_without_native_bf16_the_bench_schedules_no_bf16_work(tmp_path, monkeypa
     rows = [*entry["train"].values(), *entry["score"].values()]
     assert {stats["precision"] for stats in rows} == {"fp32"}  # plain TRL's included
     table = bench.table(result)
-    assert "| gpt2 | train | trl | fp32 |" in table
+    assert "| gpt2 | builtin | train | trl | fp32 |" in table
     assert "bf16: not native on this CPU: no bf16 rows; plain TRL runs in fp32" in table
 
 
@@ -173,10 +188,12 @@ def test_padding_to_the_maximum_changes_the_speed_not_the_rewards(model_name, ti
 
 
 def test_the_tutorial_recipe_pads_every_sequence_to_the_models_maximum(tmp_path):
-    args = bench.recipe_args("tutorial", bench.Params(), 1024, str(tmp_path))
+    args = bench_training.recipe_args("tutorial", Params(), 1024, str(tmp_path))
     assert args.pad_to_multiple_of == 1024
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (3, 8)
-    assert bench.recipe_args("trl", bench.Params(), 1024, str(tmp_path)).pad_to_multiple_of is None
+    assert (
+        bench_training.recipe_args("trl", Params(), 1024, str(tmp_path)).pad_to_multiple_of is None
+    )
 
 
 def test_windows_are_dealt_round_robin_after_the_warm_up():

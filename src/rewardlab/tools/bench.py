@@ -9,17 +9,21 @@ Training runs TRL's ``RewardTrainer`` one epoch over the same ``--pairs`` pairs,
 of the model with the same LoRA, three ways: ``tutorial`` (every sequence padded to the model's
 maximum, batch 3, accumulation 8, lr 1.41e-5, dropout on, fp32, as its trainer did), ``trl``
 (``RewardConfig()`` defaults, bf16 included, plus the ``use_cpu`` TRL asks for on a CPU) and
-``rewardlab`` (this repo's params, through ``train.reward_config``). Scoring runs the tutorial's
-one-text-per-forward loop against ``score_responses``, the path of ``rewardlab score`` and
-evaluate (length-sorted batches, inference mode, LoRA merged), in fp32 and in bf16.
-``--levers`` adds this repo's recipe with one thing changed.
+``rewardlab`` (this repo's params, through ``train.reward_config`` and, for decoder bases,
+``train.prefix_sharing``), plus the rows of ``ALWAYS`` (prefix sharing off, packing, eager
+attention). Two workloads (``bench_workloads``): the builtin pairs, and hh-rlhf-shaped
+multi-turn transcripts made from them (``--multi-turn``: the models trained on it too). Scoring
+(``bench_scoring``) runs the tutorial's one-text-per-forward loop against ``score_responses``.
+``--levers`` adds this repo's recipe with one more thing changed; ``--profile`` only profiles
+one training step per model (``bench_profile``).
 
 bf16 is measured only where the hardware computes it (``devices.native_bf16``). Elsewhere torch
-emulates it some 50x slower than fp32: the bf16 roof, the bf16 scoring row and the fp32 lever
+emulates it some 50x slower than fp32: the bf16 roofs, the bf16 scoring row and the bf16-only levers
 (``auto`` is fp32 there already) are left out, and plain TRL runs in fp32, as a user of that CPU
 would switch it to; the table says so.
 
-MFU: model FLOP/s over the best square-matmul FLOP/s of the same run, in the recipe's precision.
+MFU: model FLOP/s over two roofs of the same run, in the recipe's precision: the best square
+matmul, and the model's own matmul shapes (``roofline``).
 Model FLOPs count real tokens only, with N the non-embedding parameters: a LoRA step on a frozen
 base is 2N per token forward and 2N backward (activation gradients; LoRA's own are negligible),
 so 4N; scoring is 2N. Gradient checkpointing's recomputation is not useful work: not counted.
@@ -28,53 +32,58 @@ so 4N; scoring is 2N. Gradient checkpointing's recomputation is not useful work:
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
-import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Dataset, disable_progress_bars
+from datasets import disable_progress_bars
 from transformers import (
     GPT2Config,
     GPT2ForSequenceClassification,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    PrinterCallback,
     set_seed,
 )
 from transformers.utils import logging as hf_logging
-from trl import RewardConfig, RewardTrainer
 
 from rewardlab.core import devices
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.params import DEFAULT_PARAMS, ModelParams, Params, load_params
-from rewardlab.data.sources.generator import generate_pairs
-from rewardlab.data.tokenizing import SIDES, format_pair, tokenize_split
-from rewardlab.model.loading import disable_dropout, load_base_model, load_tokenizer, lora_config
-from rewardlab.model.scoring import score_token_ids
-from rewardlab.model.training import reward_config
+from rewardlab.model import prefix_sharing
+from rewardlab.model.loading import load_base_model, load_tokenizer
+from rewardlab.tools import bench_profile, roofline
+from rewardlab.tools.bench_scoring import (
+    add_mfu,
+    micro_batch_tokens,
+    model_roofs,
+    record,
+    score_all,
+)
+from rewardlab.tools.bench_table import table
+from rewardlab.tools.bench_training import (
+    SEED,
+    Bench,
+    accuracy,
+    train_once,
+    train_recipe,
+)
+from rewardlab.tools.bench_workloads import workload_data
 from rewardlab.tools.throughput import (
-    MicroBatchClock,
     machine,
     non_embedding_params,
     peak_matmul_flops,
-    score_batched,
-    score_tutorial_loop,
-    table,
     torch_threads,
 )
 
 RECIPES = ("tutorial", "trl", "rewardlab")
-SEED = 42
+MULTI_TURN_RECIPES = ("trl", "rewardlab")
 PEAK_SIZES = (512, 1024, 2048)  # square matmuls for the roof; tests use small ones
 # This repo's recipe with one thing changed: RewardConfig fields, or torch's thread count.
 TRAIN_LEVERS: dict[str, dict[str, Any]] = {
@@ -87,12 +96,20 @@ TRAIN_LEVERS: dict[str, dict[str, Any]] = {
     "gradient checkpointing": {"activation_checkpointing": True, "gradient_checkpointing": True},
     "base dropout on": {"base_dropout": True},
     "1 thread": {"threads": 1},
+    # What the profile points at: LoRA dropout's masks; weight casts under autocast (bf16 only).
+    "LoRA dropout 0": {"lora_dropout": 0.0},
+    "frozen weights in bf16": {"frozen_bf16": True},
 }
-# "LoRA unmerged" is measured too: the model before merge_and_unload.
-SCORE_LEVERS: dict[str, dict[str, Any]] = {
-    "batch 512": {"batch_size": 512},
-    "1 thread": {"threads": 1},
+# Measured in every run, after this repo's recipe: the issue's questions. Prefix sharing's two
+# rows on decoder bases only (where train.prefix_sharing auto shares); bf16's where native.
+ALWAYS: dict[str, dict[str, Any]] = {
+    "prefix sharing off": {"prefix_sharing": "off"},  # the two-sequence path
+    # Padding-free: random order, pairs packed into rows, instead of length-grouped batches.
+    "packing instead of grouping": {"packing": True, "train_sampling_strategy": "random"},
+    # The profile's largest lever: SDPA's fused CPU backward is the costliest attention op.
+    "eager attention": {"attention": "eager"},
 }
+DECODER_ONLY = ("prefix sharing off", "packing instead of grouping")
 
 
 def _gpt2(tokenizer: PreTrainedTokenizerBase) -> tuple[PreTrainedModel, list[str]]:
@@ -110,201 +127,57 @@ MODELS: dict[str, Callable[[PreTrainedTokenizerBase], tuple[PreTrainedModel, lis
 }
 
 
-def recipe_args(recipe: str, params: Params, max_length: int, out: str) -> RewardConfig:
-    """Each recipe's ``RewardConfig``; what is not named keeps the library's default."""
-    if recipe == "tutorial":
-        args = RewardConfig(
-            out,
-            per_device_train_batch_size=3,
-            gradient_accumulation_steps=8,
-            learning_rate=1.41e-5,
-            pad_to_multiple_of=max_length,  # = its tokenizer(..., padding="max_length")
-            max_length=max_length,
-            activation_checkpointing=False,  # gradient checkpointing, as transformers 5 calls it
-            disable_dropout=False,
-            bf16=False,
-        )
-    elif recipe == "trl":
-        # TRL's defaults include bf16; without a GPU, TRL asks for use_cpu to keep it. Where bf16
-        # is emulated it would crawl, and a user would switch it off: so does the bench.
-        # TRL's gradient_checkpointing=True default is passed under transformers 5's name, which
-        # the old one only aliases (with a FutureWarning).
-        args = RewardConfig(
-            out,
-            use_cpu=not torch.cuda.is_available(),
-            bf16=devices.native_bf16(),
-            activation_checkpointing=True,
-        )
-    else:
-        args = reward_config(params, Path(out))
-    args.num_train_epochs, args.max_steps = 1, -1
-    args.set_evaluate("no")  # in-training evaluation would land inside the timed steps
-    args.set_save("no")
-    args.include_num_input_tokens_seen = "non_padding"
-    return args
-
-
-@dataclass(frozen=True)
-class Bench:
-    """What every measurement shares: tokenizer, this repo's params, the data, the options."""
-
-    tokenizer: PreTrainedTokenizerBase
-    params: Params
-    data: dict[str, Any]
-    opts: argparse.Namespace
-    bf16: bool  # whether bf16 is native here, so worth measuring
-
-
-def builtin_data(tokenizer, params: Params, pairs: int, eval_pairs: int) -> dict[str, Any]:
-    """Builtin pairs rendered and tokenized as prepare and featurize do; the tail is held out."""
-    rows = [format_pair(r, params.featurize.template) for r in generate_pairs(pairs + eval_pairs)]
-    features, stats = tokenize_split(Dataset.from_list(rows), tokenizer, params.featurize)
-    features = features.select_columns(["chosen_ids", "rejected_ids", "length"])
-    test = features.select(range(pairs, pairs + eval_pairs))
-    return {
-        "train": features.select(range(pairs)),
-        "test": test,
-        "test_rows": rows[pairs:],
-        "test_pair_tokens": [
-            len(c) + len(r) for c, r in zip(test["chosen_ids"], test["rejected_ids"], strict=True)
-        ],
-        "tokens_per_sequence": {side: stats[f"{side}_tokens"] for side in SIDES},
-    }
-
-
-def accuracy(model: PreTrainedModel, test: Dataset, pad_token_id: int) -> float:
-    """Share of held-out pairs with reward(chosen) > reward(rejected); ties count as losses."""
-    model.eval()
-    rewards = score_token_ids(model, [*test["chosen_ids"], *test["rejected_ids"]], pad_token_id)
-    n = len(test)
-    return sum(c > r for c, r in zip(rewards[:n], rewards[n:], strict=True)) / n
-
-
-def _train(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: MicroBatchClock):
-    """Train ``recipe`` (plus ``overrides``) on a copy of ``base``; the trainer and its args."""
-    model, params, data = copy.deepcopy(base), bench.params, bench.data
-    overrides = dict(overrides)
-    base_dropout = overrides.pop("base_dropout", not params.train.disable_base_dropout)
-    if recipe == "rewardlab" and not base_dropout:
-        disable_dropout(model)  # as train.py does: the base's dropout off, LoRA's kept
-    with tempfile.TemporaryDirectory() as out:
-        args = recipe_args(recipe, params, model.config.max_position_embeddings, out)
-        for key, value in overrides.items():
-            setattr(args, key, value)
-        set_seed(SEED)  # the same LoRA initialisation for every recipe
-        trainer = RewardTrainer(
-            model=model,
-            args=args,
-            train_dataset=data["train"],
-            processing_class=bench.tokenizer,
-            peft_config=lora_config(params.lora, model, fresh),
-            callbacks=[clock],
-        )
-        trainer.remove_callback(PrinterCallback)
-        trainer.train()
-    # Under bf16, accelerate wrapped the model's forward in autocast; scoring must not inherit it.
-    trainer.model = trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
-    return trainer, args
-
-
-def train_recipe(
-    bench: Bench, recipe: str, base, fresh, overrides: dict, with_accuracy: bool
-) -> tuple[dict[str, Any], PreTrainedModel]:
-    """Time ``recipe`` on ``base``; with ``with_accuracy``, its accuracy after all ``--pairs``.
-
-    A run cut short by ``--max-seconds`` is finished untimed for the accuracy, so every recipe
-    is judged after the same pairs. The tutorial's is finished without its padding to the
-    maximum: attention masks hide pads, so padding changes the speed and not the math
-    (``test_bench`` checks the rewards agree), and the finish takes seconds instead of hours.
-    """
-    opts, pool = bench.opts, len(bench.data["train"])
-    clock = MicroBatchClock(opts.warmup, opts.repeats, opts.max_seconds)
-    trainer, args = _train(bench, recipe, base, fresh, overrides, clock)
-    stats = clock.rates(args.per_device_train_batch_size, pool)
-    stats["precision"] = "bf16" if args.bf16 else "fp32"
-    if with_accuracy:
-        if stats["pairs_trained"] < pool:
-            unpadded = {**overrides, "pad_to_multiple_of": None}
-            untimed = MicroBatchClock(0, 1, float("inf"))
-            trainer, _ = _train(bench, recipe, base, fresh, unpadded, untimed)
-            stats["accuracy_from"] = "untimed run without padding to the maximum"
-        test, pad = bench.data["test"], bench.tokenizer.pad_token_id
-        stats["accuracy"] = accuracy(trainer.model, test, pad)
-        stats["accuracy_after_pairs"] = pool
-    return stats, trainer.model
-
-
-def _record(rows: dict, name: str, stats: dict, flops_per_token: int) -> None:
-    """File a measurement (which says its precision) under ``name`` with its model FLOP/s."""
-    stats.update(model_flops_per_s=flops_per_token * stats["tokens_per_s"])
-    rows[name] = stats
-    print(
-        f"bench: {time.strftime('%H:%M:%S')} {name}: {stats['tokens_per_s']:,.0f} real "
-        f"tokens/s over {stats['timed_seconds']:.1f} s",
-        file=sys.stderr,
-    )
-
-
-def train_all(bench: Bench, base, fresh, n: int, with_accuracy: bool) -> tuple[dict, Any]:
+def train_all(
+    bench: Bench,
+    base,
+    fresh,
+    n: int,
+    with_accuracy: bool,
+    recipes: Sequence[str] = RECIPES,
+    with_levers: bool = True,
+) -> tuple[dict, Any]:
     """Rates of every recipe (and lever); also the model the ``rewardlab`` recipe trained."""
     train, trained = {}, None
-    levers = [lever for lever in TRAIN_LEVERS if lever != "fp32" or bench.bf16]
-    runs = [(r, "") for r in RECIPES] + [("rewardlab", lever) for lever in levers]
-    for recipe, lever in runs if bench.opts.levers else runs[: len(RECIPES)]:
-        overrides = dict(TRAIN_LEVERS.get(lever, {}))
+    shares = prefix_sharing.resolve(bench.params.train.prefix_sharing, base.config)
+    always = [
+        lever
+        for lever in ALWAYS
+        if (lever not in DECODER_ONLY or shares) and (lever != "eager attention" or with_levers)
+    ]
+    bf16_only = ("fp32", "frozen weights in bf16")
+    levers = [lever for lever in TRAIN_LEVERS if lever not in bf16_only or bench.bf16]
+    runs = [(r, "") for r in recipes] + [("rewardlab", lever) for lever in always]
+    runs += [("rewardlab", lever) for lever in levers] if bench.opts.levers and with_levers else []
+    for recipe, lever in runs:
+        overrides = dict({**TRAIN_LEVERS, **ALWAYS}.get(lever, {}))
         with torch_threads(overrides.pop("threads", None)):
             stats, model = train_recipe(bench, recipe, base, fresh, overrides, with_accuracy)
         name = f"{recipe} + {lever}" if lever else recipe
-        _record(train, name, stats, 4 * n)
+        record(train, name, stats, 4 * n)
         trained = model if name == "rewardlab" else trained
     return train, trained
 
 
-def _same_winner(reference: Sequence[float], rewards: Sequence[float]) -> float:
-    """Share of the pairs both scored (rewards as chosen, rejected, ...) with the same winner."""
-    pairs = min(len(reference), len(rewards)) // 2
-    same = sum(
-        (reference[2 * i] > reference[2 * i + 1]) == (rewards[2 * i] > rewards[2 * i + 1])
-        for i in range(pairs)
-    )
-    return same / pairs
-
-
-def score_all(bench: Bench, trained: PreTrainedModel, n: int) -> dict:
-    """The tutorial's loop, then ``rewardlab score``'s path, on the model rewardlab trained.
-
-    Every row also says how far its rewards are from the loop's, and how often it picks the
-    same winner: the same model scored two ways must agree (up to bf16's rounding, where asked).
-    """
-    params, opts, rows = bench.params, bench.opts, bench.data["test_rows"]
-    pair_tokens = bench.data["test_pair_tokens"]
-    metadata = {"template": params.featurize.template, "max_length": params.featurize.max_length}
-    score: dict[str, Any] = {}
-    stats, reference = score_tutorial_loop(trained, bench.tokenizer, rows, pair_tokens, opts)
-    _record(score, "tutorial", {**stats, "precision": "fp32"}, 2 * n)
-
-    def batched(name: str, model: PreTrainedModel, threads=None, **options) -> None:
-        options = {"batch_size": params.evaluate.batch_size, **options}
-        with torch_threads(threads):
-            stats, rewards = score_batched(
-                model, bench.tokenizer, metadata, rows, pair_tokens, opts, **options
-            )
-        stats["max_reward_difference"] = max(
-            abs(a - b) for a, b in zip(reference, rewards, strict=False)
-        )
-        stats["winner_agreement"] = _same_winner(reference, rewards)
-        stats["precision"] = options.get("precision", "fp32")
-        _record(score, name, stats, 2 * n)
-
-    if opts.levers:
-        batched("rewardlab + LoRA unmerged", trained)
-    merged = trained.merge_and_unload()  # as model.loading.load_reward_model hands it to scoring
-    batched("rewardlab", merged)
-    if bench.bf16:
-        batched("rewardlab --precision bf16", merged, precision="bf16")
-    for lever, options in SCORE_LEVERS.items() if opts.levers else ():
-        batched(f"rewardlab + {lever}", merged, **options)
-    return score
+def _speedups(train: dict, score: dict) -> dict[str, float]:
+    rate = {name: stats["tokens_per_s"] for name, stats in train.items()}
+    speedup = {"train_vs_trl": rate["rewardlab"] / rate["trl"]}
+    if "tutorial" in rate:
+        speedup["train_vs_tutorial"] = rate["rewardlab"] / rate["tutorial"]
+    for lever, key in (
+        ("prefix sharing off", "prefix_sharing_vs_two_sequence"),
+        ("packing instead of grouping", "packing_vs_grouping"),
+        ("frozen weights in bf16", "frozen_bf16_vs_default"),
+        ("eager attention", "eager_attention_vs_sdpa"),
+    ):
+        if f"rewardlab + {lever}" in rate:
+            ratio = rate["rewardlab"] / rate[f"rewardlab + {lever}"]
+            speedup[key] = ratio if lever == "prefix sharing off" else 1 / ratio
+    if score:
+        loop = score["tutorial"]["pairs_per_s"]
+        for name, key in (("rewardlab", ""), ("rewardlab --precision bf16", "_bf16")):
+            if name in score:
+                speedup[f"score{key}_vs_tutorial"] = score[name]["pairs_per_s"] / loop
+    return speedup
 
 
 def bench_model(bench: Bench, name: str) -> dict:
@@ -316,59 +189,103 @@ def bench_model(bench: Bench, name: str) -> dict:
     untrained = accuracy(base, test, pad) if with_accuracy else None
     train, trained = train_all(bench, base, fresh, n, with_accuracy)
     score = score_all(bench, trained, n)
-    result = {
+    return {
         "non_embedding_params": n,
         "max_length": base.config.max_position_embeddings,
         "untrained_accuracy": untrained,
         "train": train,
         "score": score,
-        "speedup": {
-            "train_vs_tutorial": train["rewardlab"]["tokens_per_s"]
-            / train["tutorial"]["tokens_per_s"],
-            "train_vs_trl": train["rewardlab"]["tokens_per_s"] / train["trl"]["tokens_per_s"],
-            "score_vs_tutorial": score["rewardlab"]["pairs_per_s"]
-            / score["tutorial"]["pairs_per_s"],
-        },
+        "speedup": _speedups(train, score),
     }
-    if bench.bf16:
-        result["speedup"]["score_bf16_vs_tutorial"] = (
-            score["rewardlab --precision bf16"]["pairs_per_s"] / score["tutorial"]["pairs_per_s"]
-        )
-    return result
+
+
+def bench_multi_turn(bench: Bench, name: str) -> dict:
+    """Training on the multi-turn workload: plain TRL against this repo's recipe.
+
+    The tutorial's recipe is left out: padding 170-token transcripts to GPT-2's 1,024 positions
+    says what the builtin rows already say, at over a minute a micro-batch.
+    """
+    set_seed(SEED)
+    base, fresh = MODELS[name](bench.tokenizer)
+    n, with_accuracy = non_embedding_params(base), name not in RANDOM_WEIGHTS
+    train, _ = train_all(
+        bench, base, fresh, n, with_accuracy, MULTI_TURN_RECIPES, with_levers=False
+    )
+    return {"train": train, "speedup": _speedups(train, {})}
 
 
 def run(opts: argparse.Namespace) -> dict[str, Any]:
     """Everything the table and the JSON hold, measured in this process."""
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    disable_progress_bars()
-    warnings.filterwarnings("ignore", message=".*(deprecated|pin_memory).*")
     params = load_params(opts.params) if Path(opts.params).exists() else Params()
     tokenizer = load_tokenizer(ModelParams())  # GPT-2 reads the same ids (see above)
     load_start = os.getloadavg()
-    data = builtin_data(tokenizer, params, opts.pairs, opts.eval_pairs)
-    bench = Bench(tokenizer, params, data, opts, devices.native_bf16())
+    wanted = ["builtin"] + (["multi-turn"] if opts.multi_turn else [])
+    data = {w: workload_data(w, tokenizer, params, opts.pairs, opts.eval_pairs) for w in wanted}
+    bench = Bench(tokenizer, params, data["builtin"], opts, devices.native_bf16())
     dtypes = {"fp32": torch.float32, **({"bf16": torch.bfloat16} if bench.bf16 else {})}
     peaks = {name: peak_matmul_flops(dtype, PEAK_SIZES) for name, dtype in dtypes.items()}
     settings = ("pairs", "eval_pairs", "repeats", "warmup", "max_seconds", "models", "levers")
-    result = {
+    models = {name: bench_model(bench, name) for name in opts.models}
+    if opts.multi_turn:
+        turns = replace(bench, data=data["multi-turn"])
+        for name in opts.multi_turn:
+            models[name] = {**models.get(name, {}), "multi_turn": bench_multi_turn(turns, name)}
+    # The roofs are measured at the end, the square one again and the best kept: a busy moment
+    # at the start must not make MFU look better than it is.
+    peaks = {name: max(peaks[name], peak_matmul_flops(d, PEAK_SIZES)) for name, d in dtypes.items()}
+    roof_tokens = {w: micro_batch_tokens(params, data[w]["stats"]) for w in wanted}
+    for name, entry in models.items():
+        shapes = roofline.matmul_shapes(MODELS[name](tokenizer)[0])
+        entry["matmul_shapes"] = [[k, n, count] for (k, n), count in sorted(shapes.items())]
+        entry["model_roof"] = {
+            w: {"tokens": roof_tokens[w], **model_roofs(shapes, roof_tokens[w], dtypes)}
+            for w in wanted
+            if ("train" if w == "builtin" else "multi_turn") in entry
+        }
+        if "train" in entry:
+            for workload in ("train", "score"):
+                add_mfu(entry, workload, peaks, entry["model_roof"]["builtin"])
+            # No scorer can beat the loop by more than the roof over what the loop gets.
+            loop = entry["score"]["tutorial"]["model_flops_per_s"]
+            entry["speedup"]["score_ceiling"] = {p: peak / loop for p, peak in peaks.items()}
+        if "multi_turn" in entry:
+            add_mfu(entry["multi_turn"], "train", peaks, entry["model_roof"]["multi-turn"])
+    return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "settings": {key: getattr(opts, key) for key in settings},
-        "tokens_per_sequence": data["tokens_per_sequence"],
-        "models": {name: bench_model(bench, name) for name in opts.models},
+        "settings": {key: getattr(opts, key) for key in (*settings, "multi_turn")},
+        "tokens_per_sequence": data["builtin"]["stats"]["tokens_per_sequence"],
+        "workloads": {w: data[w]["stats"] for w in wanted},
+        "models": models,
         "load_average": {"start": load_start, "end": os.getloadavg()},
+        "peak_flops": peaks,
     }
-    # The roof is measured again at the end and the best kept: a busy moment at the start
-    # must not make MFU look better than it is.
-    peaks = {name: max(peaks[name], peak_matmul_flops(d, PEAK_SIZES)) for name, d in dtypes.items()}
-    for entry in result["models"].values():
-        for stats in [*entry["train"].values(), *entry["score"].values()]:
-            stats["mfu"] = stats["model_flops_per_s"] / peaks[stats["precision"]]
-        # No scorer can beat the loop by more than the roof over what the loop already gets.
-        loop = entry["score"]["tutorial"]["model_flops_per_s"]
-        entry["speedup"]["score_ceiling"] = {p: peak / loop for p, peak in peaks.items()}
-    return {**result, "peak_flops": peaks}
+
+
+def profile(opts: argparse.Namespace) -> str:
+    """One profiled training step of this repo's recipe per model: the breakdown tables."""
+    params = load_params(opts.params) if Path(opts.params).exists() else Params()
+    tokenizer = load_tokenizer(ModelParams())
+    data = workload_data("builtin", tokenizer, params, opts.pairs, 1)
+    bench = Bench(tokenizer, params, data, opts, devices.native_bf16())
+    variants = {"": {}}
+    if opts.levers:  # the levers the profile points at, profiled the same way
+        if bench.bf16:
+            variants["frozen weights in bf16"] = TRAIN_LEVERS["frozen weights in bf16"]
+        variants["eager attention"] = ALWAYS["eager attention"]
+        variants["LoRA dropout 0"] = TRAIN_LEVERS["LoRA dropout 0"]
+    tables = []
+    for name in opts.models:
+        set_seed(SEED)
+        base, fresh = MODELS[name](tokenizer)
+        for lever, overrides in variants.items():
+            profiler = bench_profile.StepProfiler()
+            train_once(bench, "rewardlab", base, fresh, overrides, profiler)
+            bf16 = bench.bf16 and params.train.mixed_precision != "fp32"
+            title = f"{name}, this repo's recipe{f' + {lever}' if lever else ''}"
+            title += f" ({'bf16' if bf16 else 'fp32'})"
+            tables.append(bench_profile.format_breakdown(title, profiler.result, profiler.top))
+    return "\n\n".join(tables)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -382,14 +299,21 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--eval-pairs", type=int, default=64, help="held-out pairs for accuracy and scoring")
     add("--repeats", type=int, default=3, help="timed windows; the table shows their median")
     add("--warmup", type=int, default=1, help="untimed micro-batches (training) or pairs (loop)")
-    add("--max-seconds", type=float, default=20, help="stop a recipe early after this long")
+    add("--max-seconds", type=float, default=60, help="stop a recipe early after this long")
     add("--models", default="minilm,gpt2", help=f"comma-separated, from {', '.join(MODELS)}")
     add("--levers", action="store_true", help="also time this repo's recipe with one change")
+    add(
+        "--multi-turn",
+        default="gpt2",
+        help="models also trained on the multi-turn workload (comma-separated; '' for none)",
+    )
+    add("--profile", action="store_true", help="only profile one training step per model")
     add("--params", default=str(DEFAULT_PARAMS), help="this repo's recipe (defaults if missing)")
     add("--output", type=Path, default=Path("reports/bench.json"), help="where the JSON goes")
     opts = parser.parse_args(argv)
     opts.models = opts.models.split(",")
-    if unknown := [m for m in opts.models if m not in MODELS]:
+    opts.multi_turn = [m for m in opts.multi_turn.split(",") if m]
+    if unknown := [m for m in [*opts.models, *opts.multi_turn] if m not in MODELS]:
         raise UserError(f"bench: unknown model(s) {unknown}; choose from {', '.join(MODELS)}.")
     if min(opts.pairs, opts.eval_pairs, opts.repeats) < 1 or opts.warmup < 0:
         raise UserError("bench: --pairs, --eval-pairs and --repeats must be >= 1, --warmup >= 0.")
@@ -398,7 +322,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     opts = parse_args(argv)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    disable_progress_bars()
+    warnings.filterwarnings("ignore", message=".*(deprecated|pin_memory).*")
+    if opts.profile:
+        print(profile(opts))
+        return
+    start = time.perf_counter()
     result = run(opts)
+    result["wall_seconds"] = time.perf_counter() - start
     opts.output.parent.mkdir(parents=True, exist_ok=True)
     opts.output.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))

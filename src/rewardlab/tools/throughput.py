@@ -1,4 +1,4 @@
-"""Measuring throughput for ``rewardlab bench``: the roof, the clock, the scoring loops, the table.
+"""Measuring throughput for ``rewardlab bench``: the roof, the clock, the scoring loops.
 
 Rates are real (non-pad) tokens and pairs per second, so padding shows up as lost speed, never as
 work. Timed units (micro-batches, pairs, scoring passes) are dealt round-robin into windows and
@@ -14,7 +14,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,6 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallba
 
 from rewardlab.core.errors import UserError
 from rewardlab.model.scoring import Precision, score_responses
-
-NOT_NATIVE = "bf16: not native on this CPU"  # said in place of the rows it would have
 
 
 def peak_matmul_flops(dtype: torch.dtype, sizes: Sequence[int]) -> float:
@@ -95,33 +93,46 @@ def window_rates(
 
 
 class MicroBatchClock(TrainerCallback):
-    """Stamp every micro-batch's end with the trainer's running count of non-pad tokens.
+    """Stamp every micro-batch's end; count each micro-batch's real tokens as it is collated.
 
     Between two stamps lie a forward and backward pass and whatever the trainer does around it
-    (collation, the optimizer step closing an accumulation): what a user waits for.
+    (collation, the optimizer step closing an accumulation): what a user waits for. Real tokens
+    are both sides' ids of every pair (``counting`` wraps the collator), the same work for every
+    recipe: a prefix-shared or packed batch computes fewer positions for the same pairs, and
+    that shows as speed, not as less work. Batches are collated in order (accelerate fetches
+    one ahead), so the k-th count is the k-th micro-batch's.
     """
 
     def __init__(self, warmup: int, repeats: int, max_seconds: float) -> None:
         self.warmup, self.repeats, self.max_seconds = warmup, repeats, max_seconds
-        self.stamps: list[tuple[float, int]] = []
+        self.stamps: list[float] = []
+        self.batch_tokens: list[int] = []
+
+    def counting(self, collator: Callable) -> Callable:
+        def collate(examples: list[dict[str, Any]]) -> Any:
+            tokens = sum(len(e["chosen_ids"]) + len(e["rejected_ids"]) for e in examples)
+            self.batch_tokens.append(tokens)
+            return collator(examples)
+
+        return collate
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.stamps = [(time.perf_counter(), state.num_input_tokens_seen)]
+        self.stamps = [time.perf_counter()]
 
     def on_substep_end(self, args, state, control, **kwargs):
-        self.stamps.append((time.perf_counter(), state.num_input_tokens_seen))
-        if out_of_time(self.stamps[0][0], len(self.stamps) - 1 - self.warmup, self.max_seconds):
+        self.stamps.append(time.perf_counter())
+        if out_of_time(self.stamps[0], len(self.stamps) - 1 - self.warmup, self.max_seconds):
             control.should_training_stop = True
 
     on_step_end = on_substep_end
 
     def rates(self, batch_size: int, pool: int) -> dict[str, Any]:
-        times, seen = zip(*self.stamps, strict=True)
+        times = self.stamps
         n = len(times) - 1
         return {
             **window_rates(
                 [b - a for a, b in itertools.pairwise(times)],
-                [b - a for a, b in itertools.pairwise(seen)],
+                self.batch_tokens[:n],
                 [min(batch_size, pool - i * batch_size) for i in range(n)],
                 self.warmup,
                 self.repeats,
@@ -205,70 +216,3 @@ def machine() -> dict[str, Any]:
             p: importlib.metadata.version(p) for p in ("torch", "transformers", "trl", "peft")
         },
     }
-
-
-def table(result: dict[str, Any]) -> str:
-    """Markdown, one row per model, workload and recipe; the ratios are of real tokens/s."""
-    m, peaks, load = result["machine"], result["peak_flops"], result["load_average"]
-    roofs = [f"{name} {flops / 1e9:.0f} GFLOP/s" for name, flops in peaks.items()]
-    lines = [
-        f"{m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads; best matmul "
-        f"{', '.join(roofs)}; "
-        f"1-min load average {load['start'][0]:.2f} at start, {load['end'][0]:.2f} at end; "
-        f"{result['date']}",
-        "",
-        "| model | workload | recipe | precision | real tokens/s | pairs/s | vs tutorial | vs TRL "
-        "| MFU | pairs timed | held-out accuracy | same winner as the loop |",
-        "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
-    ]
-    finished_untimed = False
-    for name, entry in result["models"].items():
-        for workload in ("train", "score"):
-            rows = entry[workload]
-            for recipe, s in rows.items():
-                vs = [
-                    f"{s['tokens_per_s'] / rows[r]['tokens_per_s']:.2f}x" if r in rows else ""
-                    for r in ("tutorial", "trl")
-                ]
-                accuracy = f"{s['accuracy']:.3f}" if "accuracy" in s else ""
-                if "accuracy_from" in s:
-                    accuracy, finished_untimed = accuracy + " *", True
-                agreement = s.get("winner_agreement")
-                cells = [
-                    name,
-                    workload,
-                    recipe,
-                    s["precision"],
-                    f"{s['tokens_per_s']:,.0f}",
-                    f"{s['pairs_per_s']:.2f}",
-                    *vs,
-                    f"{s['mfu']:.1%}",
-                    str(s["pairs_trained"]) if workload == "train" else "",
-                    accuracy,
-                    "" if agreement is None else f"{agreement:.1%}",
-                ]
-                lines.append("| " + " | ".join(cells) + " |")
-        if entry["untrained_accuracy"] is not None:
-            untrained = f"{entry['untrained_accuracy']:.3f}"
-            lines.append(f"| {name} | | untrained | fp32 | | | | | | 0 | {untrained} | |")
-    pairs = result["settings"]["pairs"]
-    lines += [
-        "",
-        f"Accuracy is on the held-out pairs after all {pairs} training pairs, for every recipe.",
-    ]
-    if "bf16" not in peaks:  # bench leaves emulated bf16 out
-        lines.append(f"{NOT_NATIVE}: no bf16 rows; plain TRL runs in fp32, not its bf16 default.")
-    for name, entry in result["models"].items():
-        ceilings = " or ".join(
-            f"{x:.1f}x in {p}" for p, x in entry["speedup"]["score_ceiling"].items()
-        )
-        lines.append(
-            f"{name}: the tutorial's loop already runs at {entry['score']['tutorial']['mfu']:.0%} "
-            f"of the fp32 roof, so no scorer here can beat it by more than {ceilings}."
-        )
-    if finished_untimed:
-        lines.append(
-            "* Cut short by --max-seconds: finished untimed without padding to the maximum, "
-            "which changes the speed, not the math."
-        )
-    return "\n".join(lines)
