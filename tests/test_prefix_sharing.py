@@ -32,7 +32,7 @@ from trl.trainer.reward_trainer import DataCollatorForPreference
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import FeaturizeParams, TrainParams
 from rewardlab.data.tokenizing import render_split, tokenize_split
-from rewardlab.model import prefix_sharing
+from rewardlab.model import prefix_sharing, scoring
 from rewardlab.model.prefix_sharing import PrefixSharingCollator, shared_batch, shared_rewards
 from rewardlab.model.scoring import score_pair_ids, score_pair_responses
 from rewardlab.model.training import PrefixSharingRewardTrainer, trainer_kind
@@ -198,6 +198,20 @@ def test_scoring_pairs_shared_gives_the_two_sequence_rewards():
     one = score_pair_ids(model, chosen, rejected, PAD, batch_size=4, shared=True)
     assert np.allclose(one, two, atol=1e-5, rtol=0)
     assert two[0][2] == pytest.approx(two[1][2], abs=1e-6)  # the pair whose sides are equal
+
+
+def test_shared_scoring_under_a_small_token_budget_gives_the_same_rewards(monkeypatch):
+    """Batches cut by the token budget (here a few pairs each) change no reward."""
+    model = tiny_model("gpt2").merge_and_unload().eval()
+    chosen, rejected = pairs(seed=5, n=13)
+    whole = score_pair_ids(model, chosen, rejected, PAD, batch_size=64, shared=True)
+    batches = []
+    real = prefix_sharing.shared_batch
+    monkeypatch.setattr(prefix_sharing, "shared_batch", lambda *a: batches.append(a) or real(*a))
+    monkeypatch.setattr(scoring, "TOKEN_BUDGET", 24)
+    cut = score_pair_ids(model, chosen, rejected, PAD, batch_size=64, shared=True)
+    assert len(batches) > 2  # one batch of 13 pairs without the budget
+    assert np.allclose(cut, whole, atol=1e-5, rtol=0)
 
 
 def test_auto_is_on_for_decoders_and_off_for_encoders():

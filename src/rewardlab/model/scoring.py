@@ -112,8 +112,9 @@ def score_pair_ids(
 ) -> tuple[list[float], list[float]]:
     """Rewards of both sides of every pair, in input order.
 
-    ``shared``: one row per pair (``prefix_sharing``), ``batch_size // 2`` pairs a batch, so a
-    batch holds the pairs a two-sequence batch of ``batch_size`` sequences holds; otherwise both
+    ``shared``: one row per pair (``prefix_sharing``), at most ``batch_size // 2`` pairs and
+    ``TOKEN_BUDGET`` padded tokens a batch, so a batch holds no more pairs than a two-sequence
+    batch of ``batch_size`` sequences holds; otherwise both
     sides go through :func:`score_token_ids` in one call, as separate sequences.
     """
     if not shared:
@@ -127,12 +128,13 @@ def score_pair_ids(
     ]
     order = sorted(range(len(chosen)), key=width.__getitem__)
     pairs = max(1, batch_size // 2)
-    starts = range(0, len(order), pairs)
+    # The same token budget as score_token_ids, counted in shared rows' widths.
+    batches = _token_budget_batches([width[i] for i in order], pairs)
     out = ([0.0] * len(chosen), [0.0] * len(chosen))
     device = model.device
     with torch.inference_mode(), autocast(device, precision):
-        for start in tqdm(starts, desc=desc, disable=len(starts) < PROGRESS_MIN_BATCHES):
-            batch = order[start : start + pairs]
+        for start, stop in tqdm(batches, desc=desc, disable=len(batches) < PROGRESS_MIN_BATCHES):
+            batch = order[start:stop]
             tensors = prefix_sharing.shared_batch(
                 [chosen[i] for i in batch], [rejected[i] for i in batch], pad_token_id
             )
