@@ -12,6 +12,9 @@ would read the real set. Column names and value shapes follow the real cards:
 - ``Dahoas/synthetic-instruct-gptj-pairwise``: ``prompt``/``chosen``/``rejected`` texts; train only.
 - ``allenai/reward-bench``: ``prompt``, ``chosen``, ``chosen_model``, ``rejected``,
   ``rejected_model``, ``subset``, ``id``; split ``filtered``.
+- ``allenai/reward-bench-2``: ``prompt`` text, ``chosen``/``rejected`` *lists* of texts,
+  ``num_correct``, ``num_rejected``, ``total_completions``, ``models``, ``subset``, ``id`` (Ties
+  rows ``ref:N``/``tied:N``); split ``test``.
 
 Shared by the format, evaluation-set and RLHF tests.
 """
@@ -26,6 +29,7 @@ import pandas as pd
 
 TOPICS = ["rain", "stars", "bread", "ships", "trees", "music", "coffee", "rivers"]
 REWARD_BENCH_SUBSETS = ["alpacaeval-easy", "mt-bench-hard", "refusals-dangerous", "math-prm"]
+REWARD_BENCH_2_SUBSETS = ["Factuality", "Math", "Precise IF"]
 
 
 def write_hub_folder(folder: Path, splits: dict[str, list[dict]]) -> Path:
@@ -92,6 +96,37 @@ def reward_bench_row(i: int) -> dict:
         "subset": REWARD_BENCH_SUBSETS[i % len(REWARD_BENCH_SUBSETS)],
         "id": i,
     }
+
+
+def reward_bench_2_row(
+    i: int, subset: str, row_id: str, chosen: int = 1, rejected: int = 3
+) -> dict:
+    """A best-of-4 row (or, in Ties, one correct and many, or several correct and some wrong)."""
+    topic = TOPICS[i % len(TOPICS)]
+    return {
+        "prompt": f"Tell me one fact about {topic} (question {i}).",
+        "chosen": [
+            f"Here is a fact about {topic} ({j}): it is studied by experts." for j in range(chosen)
+        ],
+        "rejected": [f"I refuse to answer that ({j})." for j in range(rejected)],
+        "num_correct": chosen,
+        "num_rejected": rejected,
+        "total_completions": chosen + rejected,
+        "models": ["gpt-4"] * chosen + ["tiny-lm"] * rejected,
+        "subset": subset,
+        "id": row_id,
+    }
+
+
+def write_reward_bench_2(folder: Path, prompts: int = 6, ties: int = 1) -> Path:
+    """``prompts`` best-of-4 rows over three subsets, then ``ties`` Ties prompts (a ``ref`` row
+    with one correct completion, a ``tied`` row with three correct and two wrong)."""
+    rows = [reward_bench_2_row(i, REWARD_BENCH_2_SUBSETS[i % 3], str(i)) for i in range(prompts)]
+    for n in range(ties):
+        i = prompts + 2 * n
+        rows.append(reward_bench_2_row(i, "Ties", f"ref:{n}"))
+        rows.append(reward_bench_2_row(i + 1, "Ties", f"tied:{n}", chosen=3, rejected=2))
+    return write_hub_folder(folder, {"test": rows})
 
 
 def write_hh_rlhf(folder: Path, train: int = 40, test: int = 12) -> Path:

@@ -38,6 +38,19 @@ for name, n in (("test", {PAIRS}), ("extra", 30)):
             row = {{"id": pid(i, name), "chosen_reward": 1.0 if won else 0.25,
                    "rejected_reward": 0.25, "category": "x" if i < n // 2 else "y"}}
             out.write(json.dumps(row, sort_keys=True) + "\\n")
+# A best-of-N set of 40 prompts, one line per prompt as evaluate writes it: even prompts right
+# (credit 1), odd ones tied at the top with a wrong completion (1/2); `flip` even ones lost,
+# `gain` odd ones made right.
+lost = [i for i in range(40) if i % 2 == 0][: params["flip"]]
+gained = [i for i in range(40) if i % 2 == 1][: params["gain"]]
+with open(folder / "bon.jsonl", "w") as out:
+    for i in range(40):
+        right = i not in lost and (i % 2 == 0 or i in gained)
+        rewards = [0.0, 1.0] if i in lost else [1.0, 0.0] if right else [1.0, 1.0]
+        credit = 1.0 if right else 0.0 if i in lost else 0.5
+        row = {{"id": pid(i, "bon"), "rewards": rewards + [0.0, 0.0], "num_correct": 1,
+               "credit": credit, "category": "x"}}
+        out.write(json.dumps(row, sort_keys=True) + "\\n")
 """
 DVC_YAML = {
     "stages": {
@@ -131,6 +144,25 @@ def test_an_experiment_by_name_gives_the_known_discordant_pairs(repo):
     # The experiment resolves to its commit under refs/exps.
     ref = run(repo, "git", "for-each-ref", "--format=%(objectname)", "refs/exps").stdout.split()
     assert result["b"]["commit"] in ref
+
+
+def test_a_best_of_n_set_is_compared_over_prompts_on_credit_and_full_credit(repo):
+    """Rates, difference and CI on the credit (ties at the top share it); McNemar on the prompts
+    with full credit: 10 of A's right prompts lost, 3 of its half-credit ones made right."""
+    block = diff_json(repo, "main", "flipped")["sets"]["bon"]
+    assert block["pairs"] == 40
+    assert block["a_win_rate"] == 0.75
+    assert block["b_win_rate"] == pytest.approx((10 + 3 + 17 / 2) / 40, abs=1e-6)
+    assert block["difference"] == pytest.approx(-0.2125, abs=1e-6)
+    assert block["discordant"] == {"a_only": 10, "b_only": 3}
+    assert block["p_value"] == pytest.approx(mcnemar_exact(10, 3), abs=1e-6)
+    ci = block["difference_ci95"]
+    assert ci["low"] < -0.2125 < ci["high"] < 0
+    assert block["by_category"]["x"]["pairs"] == 40
+    same = diff_json(repo, "HEAD", "main")["sets"]["bon"]
+    assert (same["difference"], same["a_win_rate"]) == (0.0, 0.75)
+    lines = diff(repo, "main", "flipped").stdout.splitlines()
+    assert any(line.startswith("bon: B - A = -0.212 (95% CI ") for line in lines)
 
 
 def test_the_text_output_has_one_verdict_line_per_set(repo):

@@ -1,5 +1,6 @@
 """``references.NAME`` figures on a hand-made fixture: pairs matched by content id (reordered, one
-pair only the reference has), vs_trained against a hand computation, and the report's table."""
+pair only the reference has), vs_trained against a hand computation, and the report's table; the
+same for a best-of-N set, matched prompt by prompt and compared on the credit."""
 
 from __future__ import annotations
 
@@ -132,3 +133,103 @@ def test_this_pipelines_own_model_is_refused_as_a_reference(tmp_path):
     with contextlib.chdir(tmp_path), pytest.raises(UserError, match="is the model this pipeline"):
         references_stage.main(["--params", "params.yaml"])
     assert not (tmp_path / "reports/references").exists()  # nothing half-written
+
+
+# --- A best-of-N set: matched prompt by prompt, best-of-N figures, vs_trained on the credit ------
+# 30 prompts of four completions (the correct one first), subsets Math (even) / Factuality (odd).
+# Trained: 0-19 right (credit 1), 20-23 tied at the top with one incorrect (1/2), 24-29 wrong.
+# Reference: 2-25 right, 26-27 tied (1/2), 0-1 and 28-29 wrong. Credits: trained 22/30,
+# reference 25/30, difference 3/30. McNemar on full credit: trained-only {0, 1}, reference-only
+# {20, ..., 25}, the table of the pairwise case above: p = 2 * 37 / 2^8.
+RIGHT, TIED, WRONG = [1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]
+SUBSETS = ("Math", "Factuality")
+
+
+def bestofn_rows() -> list[dict]:
+    return [
+        {"prompt": f"task {i}", "completions": ["right", "w1", "w2", "w3"], "num_correct": 1,
+         "category": SUBSETS[i % 2], "id": str(i)}
+        for i in range(N)
+    ]  # fmt: skip
+
+
+def trained_rewards(i: int) -> list[float]:
+    return RIGHT if i < 20 else TIED if i < 24 else WRONG
+
+
+def reference_rewards(i: int) -> list[float]:
+    return RIGHT if 2 <= i < 26 else TIED if i in (26, 27) else WRONG
+
+
+def bestofn_metrics(tmp_path) -> dict:
+    from rewardlab.evaluation.bestofn import BestOfNSet
+    from rewardlab.evaluation.prompt_scores import write_bestofn_scores
+
+    write_reference(tmp_path / "ref", sets=("test",))
+    rows = bestofn_rows()
+    # The reference's lines in reverse order, plus a prompt evaluate never scored.
+    extra = {**rows[0], "prompt": "unseen"}
+    ref_rows = [*reversed(rows), extra]
+    ref_frame = pd.DataFrame(
+        {"rewards": [reference_rewards(i) for i in reversed(range(N))] + [RIGHT],
+         "num_correct": [1] * (N + 1)}
+    )  # fmt: skip
+    write_bestofn_scores(tmp_path / "ref", {"rb2": ref_rows}, {"rb2": ref_frame})
+    trained = pd.DataFrame(
+        {
+            "rewards": [trained_rewards(i) for i in range(N)],
+            "untrained_rewards": [WRONG] * N,
+            "chars": [[5, 2, 2, 2]] * N,  # the correct completion is the longest
+            "num_correct": [1] * N,
+            "category": [row["category"] for row in rows],
+            "row_id": [row["id"] for row in rows],
+        }
+    )
+    params = EvaluateParams(bootstrap_resamples=2000, references={"ref": REFERENCE})
+    return reference_metrics(
+        tmp_path,
+        {"test": pairs()},
+        {"test": trained_frame()},
+        params,
+        {"rb2": BestOfNSet(rows, [], None)},  # type: ignore[arg-type]
+        {"rb2": trained},
+    )["ref"]
+
+
+def test_a_best_of_n_set_gets_best_of_n_figures_and_vs_trained_over_prompts(tmp_path):
+    from rewardlab.evaluation.comparison import mcnemar_exact
+    from rewardlab.evaluation.stats import bootstrap_mean_ci
+
+    figures = bestofn_metrics(tmp_path)["sets"]["rb2"]
+    assert figures["pairs"] == N  # prompts; the one only the reference has is left out
+    assert figures["win_rate"] == pytest.approx(25 / 30, abs=1e-6)
+    assert (figures["random_win_rate"], figures["completions_per_prompt"]) == (0.25, 4.0)
+    assert figures["longer_wins_rate"] == 1.0
+    assert "untrained_win_rate" not in figures
+    low, high = figures["win_rate_ci95"]["low"], figures["win_rate_ci95"]["high"]
+    assert low < 25 / 30 < high
+    # Per subset: Math (even) right at 2, 4, ..., 24, half at 26: 12.5 of 15; Factuality the same.
+    assert figures["by_category"]["Math"]["win_rate"] == pytest.approx(12.5 / 15, abs=1e-6)
+    assert figures["rewardbench2"]["by_subset"] == pytest.approx(
+        {"Factuality": 12.5 / 15, "Math": 12.5 / 15}, abs=1e-6
+    )
+    assert figures["rewardbench2"]["overall"] == pytest.approx(12.5 / 15, abs=1e-6)
+    vs = figures["vs_trained"]
+    assert vs["pairs"] == N
+    assert vs["difference"] == pytest.approx(3 / 30, abs=1e-6)
+    assert vs["p_value"] == pytest.approx(2 * 37 / 256, abs=1e-6)
+    assert vs["p_value"] == pytest.approx(mcnemar_exact(2, 6), abs=1e-6)
+    # The CI is the bootstrap of the per-prompt credit difference (resampling prompts).
+    credit = {tuple(RIGHT): 1.0, tuple(TIED): 0.5, tuple(WRONG): 0.0}
+    d = [credit[tuple(reference_rewards(i))] - credit[tuple(trained_rewards(i))] for i in range(N)]
+    ci_low, ci_high = bootstrap_mean_ci(d, 2000, EvaluateParams().seed)
+    assert vs["difference_ci95"] == pytest.approx({"low": ci_low, "high": ci_high}, abs=1e-6)
+    assert ci_low < 3 / 30 < ci_high
+
+
+def test_the_report_shows_a_best_of_n_sets_reference_figures(tmp_path):
+    block = bestofn_metrics(tmp_path)
+    rb2 = {"pairs": N, "win_rate": 22 / 30, "completions_per_prompt": 4.0}
+    metrics = {"pairs": N, "win_rate": 20 / 30, "sets": {"rb2": rb2}, "references": {"ref": block}}
+    section = references_section(metrics)
+    assert "| rb2 | 30 prompts (best of 4) | 73.3% | 83.3% (≈) |" in section

@@ -261,6 +261,42 @@ def test_score_and_compare_take_a_reference_model(models, tmp_path, capsys):
     assert f"--model {models['bert']}: input: template needs a template" in err
 
 
+def test_score_takes_lists_of_completions_with_a_reference_model(models, tmp_path, capsys):
+    """RewardBench 2's rows (chosen/rejected lists) and a responses list, scored by a BERT
+    classifier read as text pairs: one reward per completion, as scoring each pair alone."""
+    from rewardlab.evaluation.stats import top_credit
+
+    answers = [GOOD, BAD, "Rain is wet.", "No."]
+    rows = [
+        {"id": "a", "prompt": PROMPT, "chosen": answers[:1], "rejected": answers[1:]},
+        {"id": "b", "prompt": "Name a river.", "chosen": ["The Nile.", "The Amazon."],
+         "rejected": ["A mountain."]},
+    ]  # fmt: skip
+    source, output = tmp_path / "bon.jsonl", tmp_path / "scored.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    flags = ("--model", str(models["bert"]), "--model-input", "text_pair", "--output", str(output))
+    assert rewardlab("score", "--input", str(source), *flags) == 0
+    scored = [json.loads(line) for line in output.read_text().splitlines()]
+    reference = load(models["bert"], input="text_pair")
+    near = {"abs": 2e-6}  # other batch neighbours than one call per row: float noise only
+    credit = []
+    for row, out in zip(rows, scored, strict=True):
+        completions = row["chosen"] + row["rejected"]
+        alone = score_texts(reference, [row["prompt"]] * len(completions), completions)
+        k = len(row["chosen"])
+        assert out["chosen_rewards"] == pytest.approx(alone[:k], **near)
+        assert out["rejected_rewards"] == pytest.approx(alone[k:], **near)
+        assert out["id"] == row["id"]
+        credit.append(top_credit(out["chosen_rewards"] + out["rejected_rewards"], k))
+    assert f"score: 2 prompts, best-of-N accuracy {sum(credit) / 2:.3f}" in capsys.readouterr().out
+    # A plain list of responses: `rewards`, in the list's order.
+    source.write_text(json.dumps({"prompt": PROMPT, "responses": answers}) + "\n")
+    assert rewardlab("score", "--input", str(source), *flags) == 0
+    (listed,) = [json.loads(line) for line in output.read_text().splitlines()]
+    expected = score_texts(reference, [PROMPT] * 4, answers)
+    assert listed["rewards"] == pytest.approx(np.round(expected, 6), **near)
+
+
 def test_a_hub_id_loads_from_the_cache_offline_and_an_uncached_one_fails_naming_it(
     models, tmp_path
 ):

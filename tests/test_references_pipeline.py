@@ -1,6 +1,6 @@
 """Reference reward models in the real DVC pipeline, on the tiny GPT-2 config: scored on the very
-pairs evaluate scores, reported under ``references.NAME`` with the paired test, never rescored
-by retraining, and rescored when a local reference's files change.
+pairs evaluate scores (a best-of-N set's prompts too), reported under ``references.NAME`` with the
+paired test, never rescored by retraining, and rescored when a local reference's files change.
 
 The first run's stages execute in this process (their imports are already paid for) and
 ``dvc commit`` records them, as after a ``dvc repro``; the edits after it go through ``dvc repro``.
@@ -19,9 +19,11 @@ import yaml
 
 from conftest import toy_pairs, write_jsonl
 from dvc_repo import dvc, make_repo
+from hub_fixtures import write_reward_bench_2
 from reference_models import bert_reward_model, llama_reward_model
 from rewardlab.evaluation.comparison import mcnemar_exact
 from rewardlab.evaluation.pair_scores import read_pair_scores
+from rewardlab.evaluation.stats import top_credit
 from rewardlab.tools.export import export
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +56,11 @@ def repo(outside: Path, tmp_path_factory, tiny_gpt2: Path, tiny_bert: Path) -> P
         "evaluate": {
             "batch_size": 16,
             "bootstrap_resamples": 200,
-            "sets": {"extra": {"source": str(write_jsonl(outside / "extra.jsonl", extra))}},
+            "sets": {
+                "extra": {"source": str(write_jsonl(outside / "extra.jsonl", extra))},
+                # best-of-N: 20 prompts of four completions and a Ties pair, 22 prompts
+                "rb2": {"source": str(write_reward_bench_2(outside / "rb2", 20)), "split": "test"},
+            },
             "references": {
                 "bert": {"model": str(bert_reward_model(tiny_bert, outside / "bert"))},
                 "chat": {"model": str(llama_reward_model(tiny_gpt2, outside / "llama"))},
@@ -96,7 +102,7 @@ def test_each_reference_is_reported_on_the_trained_models_pairs_with_the_paired_
     for name, block in found["references"].items():
         # The trained model's shape: the headline at the top, each other set under sets.
         assert {"win_rate", "win_rate_ci95", "pairs", "calibration", "by_tokens"} <= set(block)
-        assert set(block["sets"]) == {"extra"}
+        assert set(block["sets"]) == {"extra", "rb2"}
         assert block["pairs"] == found["pairs"] == 20
         assert "untrained_win_rate" not in block and "untrained_win_rate" not in block["sets"]
         extra = block["sets"]["extra"]
@@ -118,9 +124,40 @@ def test_each_reference_is_reported_on_the_trained_models_pairs_with_the_paired_
             assert ci["low"] <= vs["difference"] <= ci["high"]
     record = json.loads((repo / "reports/references/chat/reference.json").read_text())
     assert (record["input"], record["resolved_input"]) == ("auto", "chat_template")
-    assert record["sets"] == {"test": found["pairs"], "extra": 20}
+    assert record["sets"] == {"test": found["pairs"], "extra": 20, "rb2": 22}
     bert = json.loads((repo / "reports/references/bert/reference.json").read_text())
     assert bert["resolved_input"] == "text_pair"
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_best_of_n_set_is_compared_with_each_reference_prompt_by_prompt(repo):
+    """The references stage scores every completion of the RewardBench 2 set, one line per
+    prompt with evaluate's content ids; evaluate reports its best-of-N figures and vs_trained on
+    the credits, recomputed here from the two files."""
+    found = metrics(repo)
+    trained = lines(repo / "reports/pairs/rb2.jsonl")
+    for name in ("bert", "chat"):
+        reference = lines(repo / f"reports/references/{name}/rb2.jsonl")
+        assert [r["id"] for r in reference] == [t["id"] for t in trained]
+        assert [len(r["rewards"]) for r in reference] == [len(t["rewards"]) for t in trained]
+        figures = found["references"][name]["sets"]["rb2"]
+        credit = [top_credit(r["rewards"], r["num_correct"]) for r in reference]
+        assert figures["pairs"] == 22 and "untrained_win_rate" not in figures
+        assert figures["win_rate"] == pytest.approx(sum(credit) / 22, abs=1e-6)
+        assert figures["completions_per_prompt"] == found["sets"]["rb2"]["completions_per_prompt"]
+        subsets = {"Factuality", "Math", "Precise IF", "Ties"}
+        assert set(figures["rewardbench2"]["by_subset"]) == subsets
+        vs = figures["vs_trained"]
+        difference = sum(c - t["credit"] for c, t in zip(credit, trained, strict=True)) / 22
+        assert vs["difference"] == pytest.approx(difference, abs=1e-6)
+        a_only = sum(t["credit"] == 1 and c < 1 for c, t in zip(credit, trained, strict=True))
+        b_only = sum(c == 1 and t["credit"] < 1 for c, t in zip(credit, trained, strict=True))
+        assert vs["pairs"] == 22
+        assert vs["p_value"] == pytest.approx(mcnemar_exact(a_only, b_only), abs=1e-6)
+        assert vs["difference_ci95"]["low"] <= vs["difference"] <= vs["difference_ci95"]["high"]
 
 
 def set_params(repo: Path, section: str, **values) -> None:

@@ -12,6 +12,7 @@ from matplotlib.image import imread
 from conftest import REPO_ROOT
 from rewardlab.core.outputs import write_json
 from rewardlab.core.params import EvaluateParams
+from rewardlab.evaluation.bestofn_summary import summarize_bestofn
 from rewardlab.evaluation.summary import summarize, summarize_set
 from rewardlab.stages.evaluate import write_scores
 from rewardlab.tools import report
@@ -38,9 +39,21 @@ def fake_finished_run(folder, pairs: int = 300) -> dict:
     metrics = summarize(frame, EvaluateParams())
     # Two extra sets: one with categories (RewardBench subsets), one without.
     rewardbench = frame.head(40).assign(category=["alpacaeval-easy", "donotanswer"] * 20)
+    # And a best-of-N set in RewardBench 2's layout: 12 prompts of 4 completions, 2 subsets.
+    bestofn = pd.DataFrame(
+        {
+            "rewards": [[2, 1, 0, 0], [1, 1, 0, 0], [0, 1, 0, 0]] * 4,
+            "untrained_rewards": [[0, 0, 0, 0]] * 12,
+            "chars": [[5, 6, 7, 8]] * 12,
+            "num_correct": [1] * 12,
+            "category": ["Factuality", "Math"] * 6,
+            "row_id": [str(i) for i in range(12)],
+        }
+    )
     metrics["sets"] = {
         "everyday": summarize_set(frame.head(50).drop(columns="category"), EvaluateParams()),
         "rewardbench": summarize_set(rewardbench, EvaluateParams()),
+        "rb2": summarize_bestofn(bestofn, EvaluateParams()),
     }
     with contextlib.chdir(folder):
         write_scores(frame)
@@ -81,6 +94,15 @@ def test_report_writes_every_figure_and_the_run_tables_outside_a_dvc_repo(tmp_pa
     chat = metrics["sets"]["rewardbench"]["sections"]["Chat"]
     assert f"| Chat | {100 * chat:.1f}% |" in text
     assert text.index("| Chat |") < text.index("| Safety |")  # RewardBench's order, not sorted
+    # A best-of-N set like any set, counted in prompts, with RewardBench 2's scores.
+    rb2 = metrics["sets"]["rb2"]
+    assert rb2["win_rate"] == pytest.approx((4 * 1 + 4 * 0.5) / 12, abs=1e-6)
+    # Untrained rewards all tie: a quarter of the credit each, chance; the longest is wrong.
+    assert (
+        f"| rb2 | 12 prompts (best of 4) | {report.with_ci(rb2)} | 25.0% | 0.0% | 25.0% |" in text
+    )
+    assert "### rb2: per category" in text and "### rb2: RewardBench 2 scores" in text
+    assert f"| **overall** | {100 * rb2['rewardbench2']['overall']:.1f}% |" in text
 
 
 def test_report_without_a_finished_run_says_what_to_run(tmp_path, monkeypatch, capsys):

@@ -128,6 +128,66 @@ def test_score_gives_one_reward_per_response(run, tmp_path):
     assert scored[0]["reward"] == scored[2]["reward"] != scored[1]["reward"]
 
 
+def score_file(run: Path, tmp_path: Path, rows: list[dict], *args: str) -> list[dict]:
+    source = tmp_path / f"in{len(list(tmp_path.iterdir()))}.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    output = tmp_path / f"out{len(list(tmp_path.iterdir()))}.jsonl"
+    model = str(run / "models/reward_model")
+    assert rewardlab("score", "--model", model, "--input", str(source), "--output", str(output),
+                     *args) == 0  # fmt: skip
+    return [json.loads(line) for line in output.read_text().splitlines()]
+
+
+def test_lists_of_completions_get_one_reward_each_as_single_responses_would(run, tmp_path, capsys):
+    prompt = "Tell me one fact about rain."
+    answers = ["Here is a fact about rain.", "I refuse to answer that.", "Rain is wet.", "No."]
+    chat = [{"role": "user", "content": "Tell me one fact about stars."}]
+    turn = [[{"role": "assistant", "content": a}] for a in answers[:2]]
+    rows = [  # RewardBench 2's layout: text completions, and conversational ones
+        {"id": "0", "prompt": prompt, "chosen": answers[:1], "rejected": answers[1:]},
+        {"id": "1", "prompt": chat, "chosen": turn[:1], "rejected": turn[1:]},
+    ]
+    scored = score_file(run, tmp_path, rows)
+    single = score_file(
+        run, tmp_path,
+        [{"prompt": prompt, "response": a} for a in answers]
+        + [{"prompt": chat, "response": t} for t in turn],
+    )  # fmt: skip
+    alone = [row["reward"] for row in single]
+    # The same sequences in another order, so in other rows of a batch: equal up to float noise.
+    near = {"abs": 2e-6}
+    assert scored[0]["chosen_rewards"] + scored[0]["rejected_rewards"] == pytest.approx(
+        alone[:4], **near
+    )
+    assert scored[1]["chosen_rewards"] == pytest.approx(alone[4:5], **near)
+    assert scored[1]["rejected_rewards"] == pytest.approx(alone[5:], **near)
+    assert [row["id"] for row in scored] == ["0", "1"]  # other columns pass through
+    from rewardlab.evaluation.stats import top_credit
+
+    row_rewards = [r["chosen_rewards"] + r["rejected_rewards"] for r in scored]
+    credit = [top_credit(rewards, 1) for rewards in row_rewards]
+    assert f"score: 2 prompts, best-of-N accuracy {sum(credit) / 2:.3f} (95% CI" in (
+        capsys.readouterr().out
+    )
+    # A plain list of responses: `rewards`, in the list's order.
+    listed = score_file(run, tmp_path, [{"prompt": prompt, "answers": answers}],
+                        "--responses-column", "answers")  # fmt: skip
+    assert listed[0]["rewards"] == pytest.approx(alone[:4], **near)
+
+
+def test_a_malformed_list_of_completions_is_named_with_its_line(run, tmp_path, capsys):
+    source = tmp_path / "bad.jsonl"
+    rows = [{"prompt": "p", "chosen": ["a"], "rejected": ["b"]},
+            {"prompt": "p", "chosen": ["a"], "rejected": [3]}]  # fmt: skip
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    status = rewardlab("score", "--model", str(run / "models/reward_model"), "--input",
+                       str(source), "--output", str(tmp_path / "out.jsonl"))  # fmt: skip
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "line 2: column 'rejected' is not a non-empty list of texts" in err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
 def test_bf16_scoring_rounds_the_rewards_but_keeps_them(run, tmp_path):
     # --precision bf16 is a speed option: values move by bf16 rounding (8 mantissa bits), not
     # by a different model; and it must really run in bf16, or the option would be a no-op.

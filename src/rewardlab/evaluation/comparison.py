@@ -13,6 +13,13 @@ works on the two runs' per-pair outcomes, matched by content id (``pair_scores.p
 * per category, the same with Holm-corrected p-values (many categories, many chances of a fluke).
 
 A pair is won when reward(chosen) > reward(rejected); a tie is a loss, as in ``stats.wins``.
+
+A best-of-N prompt's outcome is its credit (``stats.top_credit``), which is fractional when
+completions tie at the top. Rates, the difference, its paired-bootstrap CI and the detectable
+difference are taken on the credit itself, so they agree with ``win_rate`` in metrics.json;
+McNemar's test needs two outcomes per run, so it counts a prompt as *right* only with full credit
+(its correct completion alone at the top): a tie at the top is "not right", as a tied pair loses.
+For pairs (credit 0 or 1) both readings are the same.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rewardlab.evaluation.stats import wins
+from rewardlab.evaluation.stats import bootstrap_mean_ci, wins
 from rewardlab.evaluation.summary import DIGITS
 
 MIN_PAIRS = 20  # fewer shared pairs than this: "not comparable" (no test has power there)
@@ -73,10 +80,15 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
 
 
 def _discordant(a_won: np.ndarray, b_won: np.ndarray) -> tuple[int, int, int]:
-    a_won, b_won = np.asarray(a_won, dtype=bool), np.asarray(b_won, dtype=bool)
+    """Pairs, A-only and B-only *right* outcomes (full credit: 1 or True)."""
+    a_won, b_won = np.asarray(a_won) == 1, np.asarray(b_won) == 1
     if a_won.shape != b_won.shape:
         raise ValueError("a paired comparison needs one outcome of each run per pair")
     return a_won.size, int((a_won & ~b_won).sum()), int((b_won & ~a_won).sum())
+
+
+def _binary(*outcomes: np.ndarray) -> bool:
+    return all(np.isin(np.asarray(o, dtype=float), (0.0, 1.0)).all() for o in outcomes)
 
 
 def paired_bootstrap_ci(
@@ -88,11 +100,15 @@ def paired_bootstrap_ci(
     Tibshirani 1993, ch. 13). A resample's difference is (#B-only - #A-only) / n, and the counts
     of the three kinds of pair in n draws with replacement are Multinomial(n, observed shares):
     drawing them is the same bootstrap as resampling indices, in memory that does not grow with
-    n. Identical outcomes give (0, 0).
+    n. Identical outcomes give (0, 0). Fractional outcomes (best-of-N credit) are resampled the
+    same way over the distinct values the per-pair difference takes.
     """
     n, a_only, b_only = _discordant(a_won, b_won)
     if n == 0:
         return 0.0, 0.0
+    if not _binary(a_won, b_won):
+        d = np.asarray(b_won, dtype=float) - np.asarray(a_won, dtype=float)
+        return bootstrap_mean_ci(d, resamples, seed, level)
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n, [a_only / n, b_only / n, 1 - (a_only + b_only) / n], resamples)
     differences = (counts[:, 1] - counts[:, 0]) / n
@@ -122,7 +138,8 @@ def detectable_difference(
     (Connor 1987, Biometrics 43:207-211, for the paired-proportions sample size). With 80% power
     and alpha = 0.05 the multiplier is 2.80. It is floored at the difference the exact test can
     detect at all (:func:`smallest_significant_count` pairs out of n): with few discordant pairs
-    the approximation would promise less than any table of n pairs can show.
+    the approximation would promise less than any table of n pairs can show. For best-of-N
+    credit, d is the per-prompt difference of credits and sd its observed sd.
     """
     n, _, _ = _discordant(a_won, b_won)
     if n == 0:
@@ -166,17 +183,26 @@ def compare_outcomes(
 
 
 def match_pairs(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    """The pairs both runs scored, matched by id: ``a_won``, ``b_won`` and ``category`` (A's,
-    else B's), in A's order. Frames as ``pair_scores.read_pair_scores`` returns them."""
+    """The pairs both runs scored, matched by id: ``a_won``, ``b_won`` (a best-of-N prompt's
+    credit) and ``category`` (A's, else B's), in A's order. Frames as
+    ``pair_scores.read_pair_scores`` returns them."""
     merged = a.merge(b, on="id", how="inner", suffixes=("_a", "_b"), validate="one_to_one")
     return pd.DataFrame(
         {
             "id": merged["id"],
-            "a_won": wins(merged["chosen_reward_a"], merged["rejected_reward_a"]),
-            "b_won": wins(merged["chosen_reward_b"], merged["rejected_reward_b"]),
+            "a_won": _outcomes(merged, "_a"),
+            "b_won": _outcomes(merged, "_b"),
             "category": merged["category_a"].combine_first(merged["category_b"]),
         }
     )
+
+
+def _outcomes(merged: pd.DataFrame, side: str) -> np.ndarray:
+    won = wins(merged[f"chosen_reward{side}"], merged[f"rejected_reward{side}"])
+    credit = merged.get(f"credit{side}")
+    if credit is None or credit.isna().all():
+        return won
+    return np.where(credit.notna(), credit.to_numpy(dtype=float), won.astype(float))
 
 
 def compare_sets(

@@ -13,6 +13,12 @@ rendered conversations; so the model reads a set as it read its training data.
 
 A set's ``category`` column is kept for per-category figures; with ``columns.category`` unset, a
 column named ``category`` or RewardBench's ``subset`` is used when the set has one.
+
+A set whose ``chosen`` and ``rejected`` hold *lists* of completions (RewardBench 2) is a best-of-N
+set: reading tells it apart and ``evaluation/bestofn.py`` cleans it (its ``ReadSet`` has
+``bestofn`` set and best-of-N rows in place of pairs); tokenizing renders its completions with
+this module's ``set_rendering``, as a pairwise set of the same format would be, into a
+``BestOfNSet``. Its ``id`` column, when it has one, is kept (RewardBench 2's Ties score reads it).
 """
 
 from __future__ import annotations
@@ -32,19 +38,27 @@ from rewardlab.data.formats import Format
 from rewardlab.data.rendering import rendering_spec
 from rewardlab.data.sources.loading import load_pairs, map_columns, read_source
 from rewardlab.data.tokenizing import APART, render_split, tokenize_split
+from rewardlab.evaluation.bestofn import BestOfNSet, clean_rows, is_bestofn, tokenize_rows
+from rewardlab.evaluation.rewardbench2 import check_ties_ids
 from rewardlab.model.loading import load_tokenizer
 
 CATEGORY_COLUMNS = ("category", "subset")  # looked for when columns.category is not set
+ID_COLUMN = "id"  # a row's id, kept when the set has one (RewardBench 2's Ties rows: "ref:N")
 # prepare's messages name the training data's keys; for a set, its own keys are meant.
 DATA_KEY = re.compile(r"\bdata\.(?=source|split|revision|format|columns)")
 
 
 class ReadSet(NamedTuple):
-    """One set read and cleaned, before any model: its canonical pairs, format and drops."""
+    """One set read and cleaned, before any model: its rows, format and drops.
 
-    pairs: list[dict[str, Any]]
+    A pairwise set's rows are canonical pairs (prepare's); a best-of-N set's (``bestofn``) are
+    ``bestofn.clean_rows``'s: prompt, completions (correct first), num_correct, category, id.
+    """
+
+    rows: list[dict[str, Any]]
     format: Format
     dropped: Counter[str]
+    bestofn: bool = False
 
 
 def check_names(specs: Mapping[str, EvalSetParams], reserved: Iterable[str] = ()) -> None:
@@ -71,7 +85,7 @@ def load_evaluation_sets(
     metadata: dict[str, Any],
     use_chat_template: bool,
     reserved: Iterable[str] = (),
-) -> dict[str, Dataset]:
+) -> dict[str, Dataset | BestOfNSet]:
     """Every named set, tokenized for the trained model; ``reserved``: names already taken."""
     check_names(specs, reserved)
     if not specs:
@@ -88,6 +102,8 @@ def read_evaluation_set(name: str, spec: EvalSetParams) -> ReadSet:
     key = f"evaluate.sets.{name}"
     try:
         rows, data = read_rows(spec, key)
+        if is_bestofn(rows):
+            return read_bestofn(rows, spec, key)
         fmt = choose_format(rows, spec.format)
     except UserError as exc:  # prepare's words, for the set's keys
         message = DATA_KEY.sub(f"{key}.", str(exc)).removeprefix("prepare: ")
@@ -101,20 +117,29 @@ def read_evaluation_set(name: str, spec: EvalSetParams) -> ReadSet:
     return ReadSet(cleaned.pairs, fmt, cleaned.dropped)
 
 
+def read_bestofn(rows: list[dict], spec: EvalSetParams, key: str) -> ReadSet:
+    """A best-of-N set cleaned row by row; its Ties ids checked before anything is scored."""
+    kept, fmt, dropped = clean_rows(rows, spec.format, key)
+    check_ties_ids(((row["category"], row["id"]) for row in kept), key)
+    return ReadSet(kept, fmt, dropped, bestofn=True)
+
+
 def load_evaluation_set(
     name: str,
     spec: EvalSetParams,
     tokenizer: PreTrainedTokenizerBase,
     metadata: dict[str, Any],
     use_chat_template: bool,
-) -> Dataset:
+) -> Dataset | BestOfNSet:
     """Read and clean one set, then render and tokenize it for the trained model."""
     read = read_evaluation_set(name, spec)
     features = tokenize_evaluation_set(read, tokenizer, metadata, use_chat_template)
-    print(
-        f"evaluate: set {name!r}: {len(features)} pairs ({read.format.type}, "
-        f"{read.format.prompt} prompt); {describe_drops(read.dropped)}"
-    )
+    if isinstance(features, BestOfNSet):
+        counted = f"{len(features.rows)} prompts of best-of-N, {sum(features.sizes)} completions"
+        kind = read.format.type
+    else:
+        counted, kind = f"{len(features)} pairs", f"{read.format.type}, {read.format.prompt} prompt"
+    print(f"evaluate: set {name!r}: {counted} ({kind}); {describe_drops(read.dropped)}")
     return features
 
 
@@ -123,11 +148,14 @@ def tokenize_evaluation_set(
     tokenizer: PreTrainedTokenizerBase,
     metadata: dict[str, Any],
     use_chat_template: bool,
-) -> Dataset:
-    """A read set rendered and tokenized as featurize made the trained model's features."""
+) -> Dataset | BestOfNSet:
+    """A read set rendered and tokenized as featurize made the trained model's features: a
+    pairwise set as a Dataset of pairs, a best-of-N set every completion's ids."""
     rendering = set_rendering(read.format, tokenizer, metadata, use_chat_template)
+    if read.bestofn:
+        return tokenize_rows(read.rows, read.format, tokenizer, metadata, rendering)
     rendered = render_split(
-        Dataset.from_list(read.pairs),
+        Dataset.from_list(read.rows),
         metadata["template"],
         rendering,
         tokenizer,
@@ -153,7 +181,10 @@ def read_rows(spec: EvalSetParams, key: str) -> tuple[list[dict], DataParams]:
         format=spec.format,
         columns=spec.columns.model_copy(update={"category": category}),
     )
-    return map_columns(raw, data, key).to_list(), data
+    rows = map_columns(raw, data, key).to_list()
+    if rows and ID_COLUMN in raw.column_names and ID_COLUMN not in rows[0]:
+        rows = [{**row, ID_COLUMN: i} for row, i in zip(rows, raw[ID_COLUMN], strict=True)]
+    return rows, data
 
 
 def set_rendering(

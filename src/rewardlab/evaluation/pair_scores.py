@@ -10,6 +10,11 @@ whose outputs are in the DVC cache, without rescoring.
 The id is a hash of the pair's content (prompt, chosen, rejected), not of its position: a
 reordered or partly different set (another split seed, a cleaned source) still matches the
 pairs both runs scored, and only those.
+
+A best-of-N set (``evaluation/bestofn.py``) writes one line per *prompt* instead: the id of its
+prompt with the lists of correct and incorrect completions, every completion's reward, its
+``num_correct`` and its ``credit`` (``prompt_scores.bestofn_records``); read back, such a line
+has a ``credit`` and no chosen/rejected reward.
 """
 
 from __future__ import annotations
@@ -85,19 +90,25 @@ def write_pair_scores(
     Dataset, or columns ``prompt``/``chosen``/``rejected`` as lists)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
-        lines = (json.dumps(r, sort_keys=True) + "\n" for r in pair_records(scored[name], frame))
-        with (folder / f"{name}.jsonl").open("w", encoding="utf-8") as handle:
-            handle.writelines(lines)
+        write_records(folder / f"{name}.jsonl", pair_records(scored[name], frame))
+
+
+def write_records(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    """One JSON line per record, keys sorted."""
+    lines = (json.dumps(r, sort_keys=True) + "\n" for r in records)
+    with path.open("w", encoding="utf-8") as handle:
+        handle.writelines(lines)
 
 
 def read_pair_scores(lines: Iterable[str]) -> pd.DataFrame:
-    """The lines of one ``NAME.jsonl`` as a frame: id, chosen_reward, rejected_reward, category.
+    """The lines of one ``NAME.jsonl`` as a frame: id, chosen_reward, rejected_reward, category,
+    and ``credit`` (a best-of-N prompt's; NaN for a pair).
 
     A pair that occurs twice in a set (the same content twice) is kept once: both copies are
     the same comparison, and matching by id needs ids to be unique.
     """
     records = [json.loads(line) for line in lines if line.strip()]
     frame = pd.DataFrame.from_records(
-        records, columns=["id", "chosen_reward", "rejected_reward", "category"]
+        records, columns=["id", "chosen_reward", "rejected_reward", "category", "credit"]
     )
     return frame.drop_duplicates("id", keep="first").reset_index(drop=True)

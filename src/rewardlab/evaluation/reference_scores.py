@@ -6,6 +6,8 @@ held-out splits of ``data/prepared`` and every ``evaluate.sets`` entry, read and
 a reference. Each reference leaves ``reports/references/NAME/SET.jsonl`` in the layout of
 ``reports/pairs/`` (``pair_scores``: content id, both rewards, category), so its pairs match the
 trained model's by id, and ``NAME/reference.json`` saying what was loaded and how it read pairs.
+A best-of-N set's completions are scored through ``bestofn.score_bestofn`` and written one line
+per prompt, as evaluate writes them (``prompt_scores``), with the same ids.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rewardlab.evaluation.bestofn import BestOfNSet, score_bestofn
 from rewardlab.evaluation.pair_scores import read_pair_scores, write_pair_scores
+from rewardlab.evaluation.prompt_scores import (
+    is_prompt_lines,
+    read_prompt_scores,
+    write_bestofn_scores,
+)
 from rewardlab.model.references import Reference, score_texts
 
 RECORD_FILE = "reference.json"
@@ -53,21 +61,51 @@ def score_pair_sets(
     return frames
 
 
+def score_bestofn_sets(
+    reference: Reference, sets: Mapping[str, BestOfNSet]
+) -> dict[str, pd.DataFrame]:
+    """Every completion of every best-of-N set scored; a frame per set, one row per prompt:
+    ``rewards`` (correct completions first) and ``num_correct``."""
+
+    def scorer(prompts: Sequence[Any], completions: Sequence[Any]) -> list[float]:
+        return score_texts(reference, prompts, completions)
+
+    return {
+        name: pd.DataFrame(
+            {
+                "rewards": [r.tolist() for r in score_bestofn(bestofn, scorer)],
+                "num_correct": [row["num_correct"] for row in bestofn.rows],
+            }
+        )
+        for name, bestofn in sets.items()
+    }
+
+
 def write_reference(
     folder: Path,
     reference: Reference,
     sets: Mapping[str, Sequence[Mapping[str, Any]]],
     frames: Mapping[str, pd.DataFrame],
+    bestofn: Mapping[str, BestOfNSet] | None = None,
+    bestofn_frames: Mapping[str, pd.DataFrame] | None = None,
 ) -> None:
-    """``folder/SET.jsonl`` for every set, and ``folder/reference.json``."""
+    """``folder/SET.jsonl`` for every set (a best-of-N set's per prompt), and
+    ``folder/reference.json`` (pairs per set; prompts for a best-of-N set)."""
+    bestofn = bestofn or {}
     write_pair_scores(folder, {name: columns(pairs) for name, pairs in sets.items()}, frames)
-    record = {**reference.describe(), "sets": {name: len(pairs) for name, pairs in sets.items()}}
+    rows = {name: s.rows for name, s in bestofn.items()}
+    write_bestofn_scores(folder, rows, bestofn_frames or {})
+    counts = {name: len(pairs) for name, pairs in {**sets, **rows}.items()}
+    record = {**reference.describe(), "sets": counts}
     (folder / RECORD_FILE).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
 def read_reference(folder: Path) -> dict[str, pd.DataFrame]:
-    """One reference's per-pair frames by set name (``pair_scores.read_pair_scores``)."""
-    return {
-        path.stem: read_pair_scores(path.read_text(encoding="utf-8").splitlines())
-        for path in sorted(folder.glob("*.jsonl"))
-    }
+    """One reference's frames by set name: per pair (``pair_scores.read_pair_scores``), or for
+    a best-of-N set per prompt (``prompt_scores.read_prompt_scores``)."""
+    frames = {}
+    for path in sorted(folder.glob("*.jsonl")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        reader = read_prompt_scores if is_prompt_lines(lines) else read_pair_scores
+        frames[path.stem] = reader(lines)
+    return frames

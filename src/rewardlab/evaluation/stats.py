@@ -132,3 +132,37 @@ def calibration(margins: np.ndarray, bins: int) -> tuple[pd.DataFrame, float]:
     gaps = (filled["observed"] - filled["predicted"]).abs()
     ece = float((gaps * filled["pairs"]).sum() / max(len(margins), 1))
     return table, ece
+
+
+def top_credit(scores: np.ndarray, num_correct: int) -> float:
+    """Best-of-N credit of one prompt: the chance that a pick among its top-scoring completions
+    (the first ``num_correct`` of ``scores`` being correct) is a correct one.
+
+    With one correct completion this is RewardBench 2's rule (``reroll_and_score_dataset``):
+    1 / (completions tied at the top) when the correct one is among them, else 0. With several,
+    each completion tied at the top carries an equal share and the correct ones' shares count.
+    """
+    scores = np.asarray(scores, dtype=float)
+    top = scores == scores.max()
+    return float(top[:num_correct].sum() / top.sum())
+
+
+def bootstrap_mean_ci(
+    values: np.ndarray, resamples: int, seed: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile-bootstrap CI of a mean of per-item values that take few distinct values (a
+    best-of-N credit: 0, 1/2, 1/3, ..., 1).
+
+    Resampling n items with replacement draws each distinct value Multinomial(n, its share)
+    times, so drawing those counts is the same bootstrap as resampling indices, in memory that
+    does not grow with n (the idea of :func:`bootstrap_ci`, for more than two values).
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return 0.0, 0.0
+    distinct, counts = np.unique(values, return_counts=True)
+    rng = np.random.default_rng(seed)
+    drawn = rng.multinomial(values.size, counts / values.size, size=resamples)
+    means = drawn @ distinct / values.size
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)

@@ -115,8 +115,9 @@ def summarize(frame: pd.DataFrame, params: EvaluateParams) -> dict[str, Any]:
 
 def describe(block: dict[str, Any]) -> str:
     ci = block["win_rate_ci95"]
+    unit = "prompts (best-of-N)" if "completions_per_prompt" in block else "pairs"
     return (
-        f"{block['pairs']} pairs, win rate {block['win_rate']:.3f} "
+        f"{block['pairs']} {unit}, win rate {block['win_rate']:.3f} "
         f"(95% CI {ci['low']:.3f}-{ci['high']:.3f}); untrained {block['untrained_win_rate']:.3f}, "
         f"longer wins {block['longer_wins_rate']:.3f}, random {block['random_win_rate']:.3f}"
     )

@@ -13,11 +13,15 @@ A held-out split measures memory as much as generalisation when it comes from th
 training, so the same figures are reported under ``sets`` for every other held-out split of the
 features (e.g. ``test_seen_topics``) and every ``evaluate.sets`` entry (``evaluation/evalsets.py``
 loads them and renders them as training was rendered). Where a set has categories, each category
-gets its own win rate; a set in RewardBench's layout also gets RewardBench's section scores.
-Reference models (``evaluate.references``, scored by the references stage) get the same figures
-on the same pairs under ``references.NAME``, each with the paired test against the trained model.
-Each set also says how many of its pairs share their prompt with a training pair, exactly or by
-a 13-gram (``evaluation/overlap.py``); ``evaluate.overlap: exclude`` leaves those out.
+gets its own win rate; a set in RewardBench's layout also gets RewardBench's section scores. A
+best-of-N set (RewardBench 2: lists of correct and incorrect completions per prompt) is scored
+per prompt by ``evaluation/bestofn.py`` and summarised with the same keys
+(``evaluation/bestofn_summary.py``), plus RewardBench 2's own scores. Reference models
+(``evaluate.references``, scored by the references stage) get the same figures on the same pairs
+(a best-of-N set's: the same prompts) under ``references.NAME``, each with the paired test
+against the trained model. Each set also says how many of its pairs (a best-of-N set's prompts)
+share their prompt with a training pair, exactly or by a 13-gram (``evaluation/overlap.py``);
+``evaluate.overlap: exclude`` leaves those out.
 """
 
 from __future__ import annotations
@@ -40,10 +44,13 @@ from rewardlab.core.paths import (
     REFERENCES_DIR,
     SCORES_FILE,
 )
+from rewardlab.evaluation.bestofn import BestOfNSet, bestofn_frame, score_with_model
+from rewardlab.evaluation.bestofn_summary import summarize_bestofn
 from rewardlab.evaluation.evalsets import load_evaluation_sets
 from rewardlab.evaluation.overlap import check_sets, kept_pairs, overlap_block, warning_line
 from rewardlab.evaluation.pair_scores import write_pair_scores
 from rewardlab.evaluation.pairs import per_pair_frame, score_pairs, untrained_model
+from rewardlab.evaluation.prompt_scores import write_bestofn_scores
 from rewardlab.evaluation.reference_figures import describe_reference, reference_metrics
 from rewardlab.evaluation.summary import DIGITS, describe, summarize, summarize_set
 from rewardlab.model.loading import load_reward_model
@@ -78,13 +85,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     sets = load_evaluation_sets(
         params.evaluate.sets, metadata, params.featurize.use_chat_template, reserved=features
     )
-    scored = {**held_out, **sets}
+    bestofn = {name: s for name, s in sets.items() if isinstance(s, BestOfNSet)}
+    scored = {**held_out, **{name: s for name, s in sets.items() if name not in bestofn}}
     mode = params.evaluate.overlap  # prompts shared with training: counted, or left out
     prompts = {name: s["prompt"] for name, s in scored.items()}
+    prompts |= {name: [row["prompt"] for row in s.rows] for name, s in bestofn.items()}
     overlaps = check_sets(features["train"]["prompt"], prompts, mode)
     shared = bool(metadata.get("prefix_sharing"))  # as the model was trained
     trained = {
         name: score_pairs(model, tokenizer, s, batch_size, shared) for name, s in scored.items()
+    }
+    # A best-of-N set's completions one sequence each (prefix sharing gives the same rewards).
+    ranked = {
+        name: score_with_model(model, tokenizer, s, batch_size) for name, s in bestofn.items()
     }
     stats = train_reward_stats(
         model,
@@ -104,13 +117,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         name: kept_pairs(per_pair_frame(s, trained[name], untrained[name]), overlaps[name], mode)
         for name, s in scored.items()
     }
+    bestofn_frames = {
+        name: kept_pairs(
+            bestofn_frame(
+                s, ranked[name], score_with_model(untrained_base, tokenizer, s, batch_size)
+            ),
+            overlaps[name],
+            mode,
+        )
+        for name, s in bestofn.items()
+    }
     with atomic_dir(PAIRS_DIR) as folder:  # every set's per-pair rewards, for `rewardlab diff`
         write_pair_scores(folder, scored, frames)
-    references = reference_metrics(REFERENCES_DIR, scored, frames, params.evaluate)
+        write_bestofn_scores(folder, {n: s.rows for n, s in bestofn.items()}, bestofn_frames)
+    references = reference_metrics(
+        REFERENCES_DIR, scored, frames, params.evaluate, bestofn, bestofn_frames
+    )
     headline = frames.pop("test")
     metrics = summarize(headline, params.evaluate)
-    if frames:
-        metrics["sets"] = {name: summarize_set(f, params.evaluate) for name, f in frames.items()}
+    blocks = {name: summarize_set(f, params.evaluate) for name, f in frames.items()}
+    blocks |= {name: summarize_bestofn(f, params.evaluate) for name, f in bestofn_frames.items()}
+    if blocks:
+        metrics["sets"] = blocks
     for name, block in [("test", metrics), *metrics.get("sets", {}).items()]:
         block["overlap"] = overlap_block(overlaps[name], mode)
     metrics["reward_stats"] = stats  # for normalising rewards (rewardlab.model.normalization)

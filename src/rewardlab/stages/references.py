@@ -4,11 +4,12 @@ Is the trained model better than a known one? Only a comparison on the same pair
 each reference reward model (a Hub id or a folder; ``model/references.py`` loads it and reads a
 pair the way it was trained to) scores the headline split ``test``, every other held-out split
 of ``data/prepared`` and every ``evaluate.sets`` entry (read and cleaned as evaluate reads them,
-``evalsets.read_evaluation_set``). Nothing here touches the trained model, so a change of
-training params never rescores a reference: DVC reruns this stage only when the pairs, the
-references' params, a local reference's files (the fingerprint stage hashes them) or this code
-change. Evaluate reads the output, ``reports/references/NAME/SET.jsonl``, and reports each
-reference under ``references.NAME``; with no references the folder is empty.
+``evalsets.read_evaluation_set``; a best-of-N set's every completion, one line per prompt).
+Nothing here touches the trained model, so a change of training params never rescores a
+reference: DVC reruns this stage only when the pairs, the references' params, a local
+reference's files (the fingerprint stage hashes them) or this code change. Evaluate reads the
+output, ``reports/references/NAME/SET.jsonl``, and reports each reference under
+``references.NAME``; with no references the folder is empty.
 """
 
 from __future__ import annotations
@@ -44,14 +45,26 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not specs:  # the default: done in a second, with no torch imported
             print("references: none (evaluate.references is empty)")
             return
+        from rewardlab.evaluation.bestofn import BestOfNSet
         from rewardlab.evaluation.evalsets import read_evaluation_sets
-        from rewardlab.evaluation.reference_scores import score_pair_sets, write_reference
+        from rewardlab.evaluation.reference_scores import (
+            score_bestofn_sets,
+            score_pair_sets,
+            write_reference,
+        )
         from rewardlab.model.references import load_reference, param_names
 
-        sets = held_out_pairs()
+        sets, bestofn = held_out_pairs(), {}
         for name, read in read_evaluation_sets(params.evaluate.sets, reserved=sets).items():
-            sets[name] = read.pairs
+            if read.bestofn:  # scored from its texts: no trained model's token ids needed
+                bestofn[name] = BestOfNSet(read.rows, [], read.format)
+            else:
+                sets[name] = read.rows
         pairs = sum(len(rows) for rows in sets.values())
+        prompts = sum(len(s.rows) for s in bestofn.values())
+        counted = f"{pairs} pairs in {len(sets)} sets" + (
+            f", {prompts} best-of-N prompts in {len(bestofn)} sets" if bestofn else ""
+        )
         for name, spec in specs.items():
             if Path(spec.model).expanduser().resolve() == MODEL_DIR.resolve():
                 raise UserError(
@@ -61,10 +74,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             reference = load_reference(spec, param_names(f"evaluate.references.{name}"))
             frames = score_pair_sets(reference, sets)
-            write_reference(out / name, reference, sets, frames)
+            ranked = score_bestofn_sets(reference, bestofn)
+            write_reference(out / name, reference, sets, frames, bestofn, ranked)
             print(
                 f"references: {name} ({spec.model}, input {reference.input}, <= "
-                f"{reference.max_length} tokens): {pairs} pairs in {len(sets)} sets"
+                f"{reference.max_length} tokens): {counted}"
             )
             del reference
             gc.collect()  # one reference in memory at a time

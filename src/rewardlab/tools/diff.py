@@ -10,6 +10,8 @@ revision through DVC, so nothing is rescored; only pairs both runs scored are co
 by content. Per set: both win rates, the paired difference B - A with a paired-bootstrap 95% CI,
 the exact McNemar p-value, the pairs compared and the smallest difference they could detect (80%
 power, alpha = 0.05); per category the same, Holm-corrected (``evaluation/comparison.py``).
+A best-of-N set is compared over its prompts: rates and the CI on the credit (ties at the top
+share it), McNemar on the prompts with full credit.
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def render(result: dict[str, Any]) -> str:
         return run["rev"] if same else f"{run['rev']} ({run['commit'][:7]})"
 
     lines = [
-        f"A = {side(result['a'])}, B = {side(result['b'])}; pairs matched by content, ties lose"
+        f"A = {side(result['a'])}, B = {side(result['b'])}; pairs matched by content, ties lose "
+        "(best-of-N prompts: ties at the top share the credit)"
     ]
     for name, block in result["sets"].items():
         rates = ""

@@ -169,10 +169,22 @@ def _bucket_bars(
         for xi, value, top in zip(x + offset, values, tops, strict=True):
             ax.text(xi, top + 0.015, f"{100 * value:.0f}%", ha="center", va="bottom", fontsize=9)
     _chance(ax, "random (50%)")
-    ax.set_xticks(x, [f"{labels.get(n, n)}\n{buckets[n]['pairs']} pairs" for n in names])
+    # A best-of-N set's chance is a random pick among its N completions, drawn over its bars.
+    bestofn = [i for i, n in enumerate(names) if "completions_per_prompt" in buckets[n]]
+    for i in bestofn:
+        ax.hlines(buckets[names[i]]["random_win_rate"], i - 1.5 * width, i + 1.5 * width,
+                  color="black", linestyles=":", linewidth=1.5,
+                  label="random pick (best-of-N)" if i == bestofn[0] else None)  # fmt: skip
+    ax.set_xticks(x, [f"{labels.get(n, n)}\n{_counted(buckets[n])}" for n in names])
     ax.set(title=title, ylim=(0, 1.12), ylabel="win rate")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.grid(axis="x", visible=False)
+
+
+def _counted(block: dict[str, Any]) -> str:
+    if "completions_per_prompt" in block:
+        return f"{block['pairs']} prompts, best of {block['completions_per_prompt']:.2g}"
+    return f"{block['pairs']} pairs"
 
 
 @styled

@@ -280,7 +280,7 @@ def sets_section(metrics: dict[str, Any]) -> str:
         [
             [
                 SET_LABELS.get(name, name),
-                block["pairs"],
+                counted(block),
                 with_ci(block),
                 percent(block.get("untrained_win_rate")),
                 percent(block.get("longer_wins_rate")),
@@ -291,7 +291,10 @@ def sets_section(metrics: dict[str, Any]) -> str:
     )
     parts = [
         "## Evaluation sets\n\nThe headline held-out split and every extra set "
-        "(`evaluate.sets`, and held-out splits other than `test`), each under its own baselines.",
+        "(`evaluate.sets`, and held-out splits other than `test`), each under its own baselines. "
+        "A best-of-N set counts prompts: its win rate is the share whose correct completion "
+        "outscores every incorrect one (ties at the top share the credit), its random baseline "
+        "the chance of a random pick.",
         overview,
     ]
     for name, block in sets.items():
@@ -319,7 +322,26 @@ def sets_section(metrics: dict[str, Any]) -> str:
                     ],
                 ),
             ]
+        if block.get("rewardbench2"):
+            scores = block["rewardbench2"]
+            parts += [
+                f"### {name}: RewardBench 2 scores\n\nEach subset as the `rewardbench` package "
+                "scores it (Ties: its weighted score) and their mean "
+                "(`src/rewardlab/evaluation/rewardbench2.yaml`).",
+                table(
+                    ["subset", "score"],
+                    [[subset, percent(v)] for subset, v in scores["by_subset"].items()]
+                    + [["**overall**", percent(scores["overall"])]],
+                ),
+            ]
     return "\n\n".join(parts)
+
+
+def counted(block: dict[str, Any]) -> str:
+    """Pairs, or a best-of-N set's prompts and completions per prompt."""
+    if "completions_per_prompt" in block:
+        return f"{block['pairs']} prompts (best of {block['completions_per_prompt']:.3g})"
+    return str(block["pairs"])
 
 
 def references_section(metrics: dict[str, Any]) -> str:
@@ -330,7 +352,7 @@ def references_section(metrics: dict[str, Any]) -> str:
         return ""
     rows = []
     for name, block in evaluation_sets(metrics).items():
-        cells = [SET_LABELS.get(name, name), block["pairs"], percent(block.get("win_rate"))]
+        cells = [SET_LABELS.get(name, name), counted(block), percent(block.get("win_rate"))]
         for reference in references.values():
             figures = reference if name == "test" else (reference.get("sets") or {}).get(name)
             if not figures:
@@ -344,7 +366,9 @@ def references_section(metrics: dict[str, Any]) -> str:
         "## Reference reward models\n\nEach `evaluate.references` model on the trained model's "
         "pairs (references stage). In brackets, the paired test of reference - trained: the "
         "difference and its exact McNemar p-value where it is beyond noise (p < 0.05), ≈ where "
-        "no difference is detectable.\n\n" + table(header, rows)
+        "no difference is detectable. A best-of-N set is compared over its prompts (its win rate "
+        "is the best-of-N accuracy; ties at the top share the credit, McNemar counts the prompts "
+        "with full credit).\n\n" + table(header, rows)
     )
 
 

@@ -6,34 +6,32 @@
 
 The input is ``.jsonl`` or ``.csv``. With ``prompt``, ``chosen`` and ``rejected`` columns every row
 gets ``chosen_reward``, ``rejected_reward`` and ``margin``, and a summary (pairs, win rate with
-its 95% CI) is printed; with ``prompt`` and ``response`` every row gets one ``reward``. Other
-columns pass through. In .jsonl input a prompt or response may also be a list of
-``{"role", "content"}`` messages. A rewardlab model renders texts as training rendered them (the
-role template or chat template in its metadata); any other one-output classifier, a folder or a
-Hub id, reads them as ``--model-input`` says, with the choices of ``evaluate.references``
-(``--input`` is the file to score, hence the longer name). Rows are scored in length-sorted
-batches without gradients and written in input order. A malformed row stops everything, naming
-its line, before any output is written.
+its 95% CI) is printed; with ``prompt`` and ``response`` every row gets one ``reward``. Rows with
+a *list* of completions (.jsonl) get one reward per completion, as lists in the same order:
+RewardBench 2's rows (``chosen`` and ``rejected`` lists) get ``chosen_rewards`` and
+``rejected_rewards``, with the best-of-N accuracy printed (a row is right when a correct
+completion outscores every incorrect one; ties at the top share the credit); a ``responses``
+list (``--responses-column``) gets ``rewards``. Other columns pass through. In .jsonl input a
+prompt or response may also be a list of ``{"role", "content"}`` messages. A rewardlab model
+renders texts as training rendered them (the role template or chat template in its metadata);
+any other one-output classifier, a folder or a Hub id, reads them as ``--model-input`` says,
+with the choices of ``evaluate.references`` (``--input`` is the file to score, hence the longer
+name); lists of completions are read the same way, completion by completion. Rows are scored in
+length-sorted batches without gradients and written in input order. A malformed row stops
+everything, naming its line, before any output is written (``tools/score_rows.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
-import numpy as np
 from pydantic import ValidationError
 
 from rewardlab.core.errors import UserError, run_main
-from rewardlab.core.outputs import atomic_file
 from rewardlab.core.params import ReferenceInput, ReferenceParams
-from rewardlab.data.rendering import Content
-from rewardlab.data.sources import jsonl, local
-from rewardlab.evaluation.stats import bootstrap_ci, win_rate
 from rewardlab.model.references import (
     FLAG_NAMES,
     Reference,
@@ -42,10 +40,17 @@ from rewardlab.model.references import (
     score_texts,
 )
 from rewardlab.model.scoring import PRECISIONS
-
-FORMATS = (".jsonl", ".csv")
-DIGITS = 6  # as in reports/scores.jsonl, so the two can be compared value for value
-CI_RESAMPLES, CI_SEED = 10000, 0
+from rewardlab.tools.score_rows import (
+    FORMATS,
+    choose_mode,
+    completion_lists,
+    flatten,
+    is_listed,
+    read_rows,
+    scored_rows,
+    texts,
+    write_rows,
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -62,6 +67,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         ("chosen", "the preferred response (pairs)"),
         ("rejected", "the other response (pairs)"),
         ("response", "the one response to score (single responses)"),
+        ("responses", "a list of responses to score (one reward each)"),
     ):
         parser.add_argument(f"--{name}-column", default=name, help=f"input column with {what}")
     parser.add_argument("--batch-size", type=int, default=64, help="sequences per batch")
@@ -118,138 +124,25 @@ def open_model(args: argparse.Namespace, batch_size: int = 64) -> Reference:
     return load_reference(spec, FLAG_NAMES)
 
 
-def read_rows(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    """Rows of a .jsonl or .csv file, with the line each row ends on (for error messages).
-
-    A missing path is said to be missing before its file type is judged, and a file of no rows
-    says what it holds (0 bytes, blank lines, a header), as prepare says it of ``data.source``.
-    """
-    if not path.exists():
-        raise UserError(f"--input {path}: no such file or folder{local.where(str(path))}.")
-    if path.is_dir():
-        raise UserError(f"--input {path}: is a folder; give a {' or '.join(FORMATS)} file.")
-    if path.suffix.lower() not in FORMATS:
-        raise UserError(f"--input {path}: use a {' or '.join(FORMATS)} file.")
-    if found := local.file_emptiness(path):  # a BOM-only line would read as bad JSON
-        raise UserError(f"--input {path}: {found}; no rows to score.")
-    rows, lines = [], []
-    if path.suffix.lower() == ".jsonl":
-        try:
-            for number, row in jsonl.records(path):
-                rows.append(row)
-                lines.append(number)
-        except ValueError as exc:
-            raise UserError(f"{path}, {exc}.") from None
-    else:
-        # utf-8-sig: a spreadsheet's byte-order mark must not become the first column's name.
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                if None in row:  # DictReader files surplus cells under the key None
-                    raise UserError(
-                        f"{path}, line {reader.line_num}: more cells than the header's "
-                        f"{len(reader.fieldnames or [])} columns."
-                    )
-                rows.append(row)
-                lines.append(reader.line_num)
-    if not rows:
-        raise UserError(f"--input {path}: holds no rows to score.")
-    return rows, lines
-
-
-def texts(
-    rows: list[dict], lines: list[int], columns: Sequence[str], path: Path
-) -> dict[str, list[Content]]:
-    """The named columns as texts or message lists; a row lacking one stops with its line."""
-    out: dict[str, list[Content]] = {column: [] for column in columns}
-    for row, number in zip(rows, lines, strict=True):
-        for column in columns:
-            value = row.get(column)
-            if not (isinstance(value, str) or _is_messages(value)):
-                problem = (
-                    "missing"
-                    if value is None
-                    else f"not text nor a list of {{role, content}} messages "
-                    f"({type(value).__name__})"
-                )
-                raise UserError(f"{path}, line {number}: column {column!r} is {problem}.")
-            out[column].append(value)
-    return out
-
-
-def _is_messages(value: Any) -> bool:
-    return (
-        isinstance(value, list)
-        and bool(value)
-        and all(
-            isinstance(m, dict)
-            and isinstance(m.get("role"), str)
-            and isinstance(m.get("content"), str)
-            for m in value
-        )
-    )
-
-
-def choose_mode(rows: list[dict], args: argparse.Namespace) -> tuple[str, ...]:
-    """Pairs when the first row has chosen and rejected columns, else single responses."""
-    present = set(rows[0])
-    pair = (args.prompt_column, args.chosen_column, args.rejected_column)
-    single = (args.prompt_column, args.response_column)
-    for columns in (pair, single):
-        if set(columns) <= present:
-            return columns
-    raise UserError(
-        f"--input {args.input}: found columns {', '.join(rows[0])}; need "
-        f"{', '.join(pair)} (pairs) or {', '.join(single)} (responses). Map other names with "
-        "--prompt-column, --chosen-column, --rejected-column or --response-column."
-    )
-
-
-def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    with atomic_file(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
-        if path.suffix.lower() == ".jsonl":
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.output.suffix.lower() not in FORMATS:  # before minutes of scoring, not after
         raise UserError(f"--output {args.output}: use a {' or '.join(FORMATS)} file.")
     rows, lines = read_rows(args.input)
     columns = choose_mode(rows, args)
-    values = texts(rows, lines, columns, args.input)
-    sides = [values[column] for column in columns[1:]]  # [response] or [chosen, rejected]
+    listed = is_listed(rows, columns, args)
+    values = (completion_lists if listed else texts)(rows, lines, columns, args.input)
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: use 1 or more.")
     reference = open_model(args, args.batch_size)
-    prompts = values[columns[0]]
-    # Pairs as evaluate scores them (one row per pair where the model was trained so).
-    by_side = (
-        list(score_pair_texts(reference, prompts, *sides, args.precision))
-        if len(sides) == 2
-        else [score_texts(reference, prompts, sides[0], args.precision)]
-    )
-    rewards = [[round(r, DIGITS) for r in side] for side in by_side]
-    if len(sides) == 1:
-        scored = [{**row, "reward": r} for row, r in zip(rows, rewards[0], strict=True)]
-        print(f"score: {len(rows)} responses, mean reward {np.mean(rewards[0]):.4f}")
-    else:
-        chosen, rejected = np.asarray(rewards)
-        scored = [
-            {**row, "chosen_reward": c, "rejected_reward": r, "margin": round(c - r, DIGITS)}
-            for row, c, r in zip(rows, *rewards, strict=True)
-        ]
-        low, high = bootstrap_ci(chosen > rejected, CI_RESAMPLES, CI_SEED)
-        print(
-            f"score: {len(rows)} pairs, win rate {win_rate(chosen, rejected):.3f} "
-            f"(95% CI {low:.3f}-{high:.3f}; ties count as losses)"
-        )
-    write_rows(args.output, scored)
+    if listed or len(columns) == 2:
+        # Every response of every row in one call, as evaluate does: one pass of length-sorted
+        # batches (lists: completion by completion, each one sequence).
+        flat = score_texts(reference, *flatten(values, columns, listed), args.precision)
+    else:  # pairs as evaluate scores them (one row per pair where the model was trained so)
+        sides = score_pair_texts(reference, *(values[c] for c in columns), args.precision)
+        flat = [*sides[0], *sides[1]]
+    write_rows(args.output, scored_rows(rows, values, columns, flat, listed))
     print(f"score: wrote {args.output}")
 
 
