@@ -83,8 +83,8 @@ def test_every_declared_output_exists(repo):
     prepared = json.loads((repo / "data/prepared/stats.json").read_text())
     assert prepared["split_by"] == "topic_group"  # the builtin source holds topics out
     assert metrics["pairs"] == prepared["test_pairs"] > 0
-    references = repo / "reports/references"  # no reference models by default: an empty out
-    assert references.is_dir() and not any(references.iterdir())
+    references = repo / "reports/references"  # no reference models by default: just the index
+    assert [path.name for path in references.iterdir()] == ["references.json"]
     assert set(metrics) >= {"win_rate", "mean_margin", "longer_wins_rate"}
 
 

@@ -114,12 +114,14 @@ def test_the_report_puts_each_reference_beside_the_trained_model(tmp_path):
     assert references_section({"pairs": 3, "win_rate": 1.0}) == ""
 
 
-def test_without_references_the_stage_writes_an_empty_folder(tmp_path):
+def test_without_references_the_stage_writes_only_its_index(tmp_path):
     (tmp_path / "params.yaml").write_text("evaluate:\n  sets: {}\n  references: {}\n")
     (tmp_path / "reports/references/stale").mkdir(parents=True)
     with contextlib.chdir(tmp_path):
         references_stage.main(["--params", "params.yaml"])
-    assert list((tmp_path / "reports/references").iterdir()) == []
+    folder = tmp_path / "reports/references"
+    assert [path.name for path in folder.iterdir()] == ["references.json"]  # the stale one gone
+    assert json.loads((folder / "references.json").read_text()) == {"references": []}
 
 
 def test_this_pipelines_own_model_is_refused_as_a_reference(tmp_path):

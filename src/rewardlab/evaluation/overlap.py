@@ -252,13 +252,14 @@ def check_sets(
     return overlaps
 
 
-def warning_line(name: str, overlap: Overlap, mode: OverlapMode) -> str | None:
-    """One line for evaluate's output when more than 1% of a set's pairs overlap training."""
+def warning_line(name: str, overlap: Overlap, mode: OverlapMode, unit: str = "pairs") -> str | None:
+    """One line for evaluate's output when more than 1% of a set's pairs (``unit``: the
+    prompts of a best-of-N set) overlap training."""
     pairs, flagged = len(overlap.exact), int(overlap.flagged.sum())
     if not pairs or flagged / pairs <= WARN_SHARE:
         return None
     return (
-        f"evaluate: warning: {name}: {flagged} of {pairs} pairs ({flagged / pairs:.1%}) share "
+        f"evaluate: warning: {name}: {flagged} of {pairs} {unit} ({flagged / pairs:.1%}) share "
         f"their prompt with training ({int(overlap.exact.sum())} exactly); "
         + ("left out of its figures" if mode == "exclude" else "counted in its figures")
     )

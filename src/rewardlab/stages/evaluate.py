@@ -151,8 +151,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"evaluate: {name}: {describe(block)}")
     for name, block in references.items():
         print(describe_reference(name, block))
-    for line in filter(None, (warning_line(name, o, mode) for name, o in overlaps.items())):
-        print(line)
+    for name, overlap in overlaps.items():
+        line = warning_line(name, overlap, mode, "prompts" if name in bestofn else "pairs")
+        if line:
+            print(line)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.core.errors import UserError, run_main
-from rewardlab.core.outputs import atomic_dir
+from rewardlab.core.outputs import atomic_dir, write_json
 from rewardlab.core.params import params_from_argv
 from rewardlab.core.paths import MODEL_DIR, PREPARED_DIR, REFERENCES_DIR
+
+INDEX = "references.json"  # the names scored, [] for none
 
 
 def held_out_pairs() -> dict[str, list[dict[str, Any]]]:
@@ -42,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = params_from_argv(argv, __doc__)
     specs = params.evaluate.references
     with atomic_dir(REFERENCES_DIR) as out:
+        # An index, so the folder is never empty (DVC warns about an empty output on every run).
+        write_json(out / INDEX, {"references": sorted(specs)})
         if not specs:  # the default: done in a second, with no torch imported
             print("references: none (evaluate.references is empty)")
             return
