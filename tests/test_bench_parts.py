@@ -147,6 +147,12 @@ def test_scoring_batches_keep_to_the_token_budget(monkeypatch):
     lengths = [100, 200, 300, 600, 700]
     assert scoring._token_budget_batches(lengths, 128) == [(0, 2), (2, 3), (3, 4), (4, 5)]
     assert scoring._token_budget_batches([], 128) == []
+    # On a GPU only batch_size bounds a batch: it wants the largest batch that fits.
+    assert scoring._token_budget_batches([10] * 100, 40, on_cpu=False) == [
+        (0, 40),
+        (40, 80),
+        (80, 100),
+    ]
 
 
 def tiny_bert() -> BertForSequenceClassification:

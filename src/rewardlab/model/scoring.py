@@ -22,7 +22,9 @@ from rewardlab.data.tokenizing import APART, encode_apart, response_start, trunc
 from rewardlab.model import prefix_sharing
 
 PROGRESS_MIN_BATCHES = 10  # below this, a bar is noise rather than news
-TOKEN_BUDGET = 512  # padded tokens a scoring batch holds at most (one longer sequence: alone)
+# Padded tokens a scoring batch holds at most on a CPU (one longer sequence: alone). Not on a GPU,
+# which wants the largest batch that fits (evaluate.batch_size), not one that fits a CPU cache.
+TOKEN_BUDGET = 512
 Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16")
 
@@ -50,8 +52,8 @@ def score_token_ids(
     ``token_type_ids``: per sequence, the segment of each token, for a model that reads a text
     pair with segment embeddings (BERT-like references fed ``tokenizer(prompt, response)``).
 
-    Batches hold at most ``batch_size`` sequences and at most ``TOKEN_BUDGET`` tokens, pads
-    included, so a batch of short sequences stays small enough for the CPU's caches and pads
+    Batches hold at most ``batch_size`` sequences and, on a CPU, at most ``TOKEN_BUDGET`` tokens,
+    pads included, so a batch of short sequences stays small enough for the CPU's caches and pads
     little (``rewardlab bench``: the GPT-2 and MiniLM rates peak at 256-512 tokens a batch; one
     batch of 128 builtin sequences ran at 0.6-0.8x the one-text loop). A batch without padding
     gets no attention mask, and the key/value cache of a decoder is never built: scoring
@@ -59,9 +61,10 @@ def score_token_ids(
     a reward.
     """
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    batches = _token_budget_batches([len(sequences[i]) for i in order], batch_size)
-    rewards = [0.0] * len(sequences)
     device = model.device
+    lengths = [len(sequences[i]) for i in order]
+    batches = _token_budget_batches(lengths, batch_size, on_cpu=device.type == "cpu")
+    rewards = [0.0] * len(sequences)
     extra = {"use_cache": False} if getattr(model.config, "use_cache", False) else {}
     with torch.inference_mode(), autocast(device, precision):
         for start, stop in tqdm(batches, desc=desc, disable=len(batches) < PROGRESS_MIN_BATCHES):
@@ -87,13 +90,21 @@ def score_token_ids(
     return rewards
 
 
-def _token_budget_batches(lengths: Sequence[int], batch_size: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` runs of ascending ``lengths``: at most ``batch_size`` long and, past
-    the first sequence, at most ``TOKEN_BUDGET`` tokens once padded to the run's longest."""
+def _token_budget_batches(
+    lengths: Sequence[int], batch_size: int, on_cpu: bool = True
+) -> list[tuple[int, int]]:
+    """``(start, stop)`` runs of ascending ``lengths``: at most ``batch_size`` long and, on a
+    CPU and past the first sequence, at most ``TOKEN_BUDGET`` tokens once padded to the run's
+    longest."""
+    budget = TOKEN_BUDGET if on_cpu else None
     batches, start = [], 0
     for stop in range(1, len(lengths) + 1):
         full = stop - start == batch_size
-        over = stop < len(lengths) and (stop + 1 - start) * lengths[stop] > TOKEN_BUDGET
+        over = (
+            budget is not None
+            and stop < len(lengths)
+            and (stop + 1 - start) * lengths[stop] > budget
+        )
         if stop == len(lengths) or full or over:
             batches.append((start, stop))
             start = stop
@@ -113,9 +124,9 @@ def score_pair_ids(
     """Rewards of both sides of every pair, in input order.
 
     ``shared``: one row per pair (``prefix_sharing``), at most ``batch_size // 2`` pairs and
-    ``TOKEN_BUDGET`` padded tokens a batch, so a batch holds no more pairs than a two-sequence
-    batch of ``batch_size`` sequences holds; otherwise both
-    sides go through :func:`score_token_ids` in one call, as separate sequences.
+    (on a CPU) ``TOKEN_BUDGET`` padded tokens a batch, so a batch holds no more pairs than a
+    two-sequence batch of ``batch_size`` sequences holds; otherwise both sides go through
+    :func:`score_token_ids` in one call, as separate sequences.
     """
     if not shared:
         rewards = score_token_ids(
@@ -129,9 +140,9 @@ def score_pair_ids(
     order = sorted(range(len(chosen)), key=width.__getitem__)
     pairs = max(1, batch_size // 2)
     # The same token budget as score_token_ids, counted in shared rows' widths.
-    batches = _token_budget_batches([width[i] for i in order], pairs)
-    out = ([0.0] * len(chosen), [0.0] * len(chosen))
     device = model.device
+    batches = _token_budget_batches([width[i] for i in order], pairs, device.type == "cpu")
+    out = ([0.0] * len(chosen), [0.0] * len(chosen))
     with torch.inference_mode(), autocast(device, precision):
         for start, stop in tqdm(batches, desc=desc, disable=len(batches) < PROGRESS_MIN_BATCHES):
             batch = order[start:stop]
