@@ -239,18 +239,7 @@ def shared_rewards(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> to
     config = model_config(model)
     attention = getattr(config, "_attn_implementation", None) or "eager"
     mask = attention_mask(batch["segment_ids"], attention, next(model.parameters()).dtype)
-    captured: list[torch.Tensor] = []
-    handle = score_head(model).register_forward_hook(lambda m, i, out: captured.append(out))
-    try:
-        model(
-            input_ids=batch["input_ids"],
-            attention_mask=mask,
-            position_ids=batch["position_ids"],
-            use_cache=False,
-        )
-    finally:
-        handle.remove()
-    scores = captured[-1]  # (pairs, width, 1)
+    scores = head_outputs(model, batch["input_ids"], mask, batch["position_ids"])
     rows = torch.arange(scores.shape[0], device=scores.device)
     return torch.cat([scores[rows, batch["chosen_index"]], scores[rows, batch["rejected_index"]]])
 
@@ -263,3 +252,21 @@ def token_counts(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
     rejected = prefix + (segments == REJECTED).sum(1)
     two = 2 * segments.shape[0] * int(torch.maximum(chosen, rejected).max())
     return segments.numel(), two
+
+
+def head_outputs(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    mask: torch.Tensor,
+    position_ids: torch.Tensor,
+) -> torch.Tensor:
+    """The score head's output at every position, ``(rows, width, 1)``: the model's own forward
+    (peft, DDP, autocast and checkpointing all apply), read by a hook on its head, because the
+    classifier itself would pool one position per row and a shared row has two rewards."""
+    captured: list[torch.Tensor] = []
+    handle = score_head(model).register_forward_hook(lambda m, i, out: captured.append(out))
+    try:
+        model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, use_cache=False)
+    finally:
+        handle.remove()
+    return captured[-1]

@@ -92,19 +92,7 @@ def packed_rewards(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> to
     if (getattr(config, "_attn_implementation", None) or "eager") != "sdpa":
         dtype = next(model.parameters()).dtype
         mask = torch.zeros(mask.shape, dtype=dtype).masked_fill(~mask, torch.finfo(dtype).min)
-    captured: list[torch.Tensor] = []
-    head = prefix_sharing.score_head(model)
-    handle = head.register_forward_hook(lambda m, i, out: captured.append(out))
-    try:
-        model(
-            input_ids=batch["input_ids"],
-            attention_mask=mask,
-            position_ids=batch["position_ids"],
-            use_cache=False,
-        )
-    finally:
-        handle.remove()
-    scores = captured[-1]
+    scores = prefix_sharing.head_outputs(model, batch["input_ids"], mask, batch["position_ids"])
     at = torch.cat([batch["chosen_at"], batch["rejected_at"]])
     return scores[at[:, 0], at[:, 1]]
 
