@@ -27,14 +27,17 @@ Rows = list[dict[str, Any]]
 
 
 def prompt_key(prompt: Any) -> str:
-    """The prompt as compared across pairs and sources: casefolded, whitespace collapsed. A
-    single user message counts as its text, so a text prompt and the same one as a message match."""
-    if isinstance(prompt, list):
-        if len(prompt) == 1 and isinstance(prompt[0], dict) and prompt[0].get("role") == "user":
-            prompt = prompt[0].get("content", "")
-        else:
-            prompt = "\n".join(f"{m.get('role')}: {m.get('content')}" for m in prompt)
-    return " ".join(str(prompt).casefold().split())
+    """The prompt as compared across pairs, splits and sources, and by the overlap check
+    (``evaluation/overlap.py``): its text -- a conversation's message contents one per line,
+    roles left out, so a one-message conversation matches the same text -- casefolded, every
+    run of whitespace one space."""
+    if prompt is None:
+        text = ""
+    elif isinstance(prompt, str):
+        text = prompt
+    else:
+        text = "\n".join(str(m["content"]) for m in prompt if m.get("content") is not None)
+    return " ".join(text.casefold().split())
 
 
 def prompt_blocks(rows: Rows) -> list[list[int]]:

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from rewardlab.core.errors import UserError
+from rewardlab.data.splitting import prompt_key
 
 NGRAM = 13  # GPT-3's n, and that of the decontamination of Skywork's reissued preference set
 WARN_SHARE = 0.01  # evaluate prints a warning for a set with more overlapping pairs than this
@@ -73,18 +74,7 @@ _WORD_HASHES = _WordHashes()
 END_HASH = stable_hash(END)
 
 
-def prompt_text(prompt: Any) -> str:
-    """The text of a prompt: itself, or its messages' contents one per line (roles left out)."""
-    if prompt is None:
-        return ""
-    if isinstance(prompt, str):
-        return prompt
-    return "\n".join(str(m["content"]) for m in prompt if m.get("content") is not None)
-
-
-def normalise(prompt: Any) -> str:
-    """Casefolded, whitespace collapsed to single spaces, ends stripped."""
-    return " ".join(prompt_text(prompt).casefold().split())
+normalise = prompt_key  # one rule for "the same prompt", shared with the splits
 
 
 def ngram_words(normalised: str) -> list[str]:
