@@ -81,11 +81,16 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
     )
     result = json.loads(output.read_text())
     entry = result["models"]["gpt2"]
-    levers = [f"rewardlab + {lever}" for lever in [*bench.ALWAYS, *bench.TRAIN_LEVERS]]
+    # bf16 on a CPU: train.attention auto trains eager, so SDPA is the lever.
+    always = [lever for lever in bench.ALWAYS if lever != "eager attention"]
+    levers = [f"rewardlab + {lever}" for lever in [*always, *bench.TRAIN_LEVERS]]
     assert list(entry["train"]) == [*bench.RECIPES, *levers]
     # Prefix sharing on for GPT-2 (train.prefix_sharing auto), off in its two-sequence row; the
     # same pairs, so the same real tokens counted, while fewer positions were computed.
     shared, two = entry["train"]["rewardlab"], entry["train"]["rewardlab + prefix sharing off"]
+    assert shared["attention"] == "eager" and two["attention"] == "eager"
+    assert entry["train"]["rewardlab + sdpa attention"]["attention"] == "sdpa"
+    assert entry["train"]["trl"]["attention"] == "sdpa"  # plain TRL keeps the model's default
     assert shared["prefix_sharing"]["shared"] >= 1 and shared["prefix_sharing"]["tokens_saved"] > 0
     assert "prefix_sharing" not in two
     assert list(entry["score"]) == [
@@ -149,6 +154,10 @@ def test_without_native_bf16_the_bench_schedules_no_bf16_work(tmp_path, monkeypa
     entry = result["models"]["gpt2"]
     assert set(result["peak_flops"]) == {"fp32"}
     assert "rewardlab + fp32" not in entry["train"]  # auto is fp32 here already
+    # fp32: train.attention auto keeps SDPA, so eager is the lever.
+    assert entry["train"]["rewardlab"]["attention"] == "sdpa"
+    assert entry["train"]["rewardlab + eager attention"]["attention"] == "eager"
+    assert "rewardlab + sdpa attention" not in entry["train"]
     assert "rewardlab --precision bf16" not in entry["score"]
     rows = [*entry["train"].values(), *entry["score"].values()]
     assert {stats["precision"] for stats in rows} == {"fp32"}  # plain TRL's included

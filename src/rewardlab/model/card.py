@@ -115,7 +115,8 @@ def model_card(
         f"learning rate {train.get('learning_rate')}, "
         f"batch {train.get('per_device_train_batch_size')}"
         f", epochs {train.get('num_train_epochs')}, max steps {train.get('max_steps')}, seed "
-        f"{train.get('seed')}, precision {metadata.get('precision')}.",
+        f"{train.get('seed')}, precision {metadata.get('precision')}"
+        + (f", {metadata['attention']} attention." if "attention" in metadata else "."),
         *_sharing_lines(metadata),
         "",
         "## Evaluation",

@@ -114,6 +114,31 @@ def precision(params: Params) -> str:
     return resolve_precision(params.train.mixed_precision)
 
 
+def attention(setting: str, mixed_precision: str, model: PreTrainedModel) -> str:
+    """``train.attention`` for this model, training in ``mixed_precision`` on this machine:
+    ``auto`` is eager for bf16 autocast on a CPU (SDPA's CPU backward is the slow part there),
+    else the implementation the model loaded with."""
+    if setting == "auto":
+        cpu_bf16 = mixed_precision == "bf16" and not torch.cuda.is_available()
+        return "eager" if cpu_bf16 else model.config._attn_implementation or "eager"
+    return setting
+
+
+def use_attention(setting: str, mixed_precision: str, model: PreTrainedModel) -> str:
+    """Switch ``model`` to the attention ``train.attention`` asks for, before peft wraps it;
+    return the implementation it now runs (the model metadata records it)."""
+    implementation = attention(setting, mixed_precision, model)
+    if implementation != model.config._attn_implementation:
+        try:
+            model.set_attn_implementation(implementation)
+        except (ValueError, ImportError) as exc:
+            raise UserError(
+                f"train.attention = {setting!r}: {type(model).__name__} cannot run "
+                f"{implementation!r} attention ({exc}). Set train.attention: auto."
+            ) from None
+    return implementation
+
+
 def reward_config(params: Params, output_dir: Path) -> RewardConfig:
     """Map ``params.train`` onto ``RewardConfig``; anything not listed keeps TRL's default."""
     t, mixed_precision = params.train, precision(params)

@@ -67,6 +67,7 @@ from rewardlab.model.training import (
     sharing_summary,
     train_columns,
     trainer_kind,
+    use_attention,
 )
 
 LAUNCHED = "REWARDLAB_LAUNCHED"
@@ -95,6 +96,7 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
     model, fresh_modules = load_base_model(params.model, tokenizer)
     if params.train.disable_base_dropout:
         disable_dropout(model)
+    attention = use_attention(params.train.attention, precision(params), model)
     peft_config = lora_config(params.lora, model, fresh_modules)
     trainer_class, collator = trainer_kind(
         params.train.prefix_sharing, model, tokenizer.pad_token_id
@@ -150,6 +152,7 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
             "train": params.train.model_dump(),
             "precision": precision(params),  # what auto became on this machine
             "prefix_sharing": collator is not None,  # evaluate and score share prefixes too
+            "attention": attention,  # training's kernel; scoring keeps the model's default
             "modules_to_save": fresh_modules,
             "versions": {p: importlib.metadata.version(p) for p in LIBRARIES},
         }
@@ -166,7 +169,8 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
     shutil.rmtree(CHECKPOINT_DIR, ignore_errors=True)
     shared = f"; {sharing_summary(trainer.sharing)}" if collator is not None else ""
     print(
-        f"train: saved {MODEL_DIR} after {state.global_step} steps in {precision(params)}{shared}"
+        f"train: saved {MODEL_DIR} after {state.global_step} steps in {precision(params)}, "
+        f"{attention} attention{shared}"
     )
 
 

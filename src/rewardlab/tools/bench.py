@@ -9,11 +9,12 @@ Training runs TRL's ``RewardTrainer`` one epoch over the same ``--pairs`` pairs,
 of the model with the same LoRA, three ways: ``tutorial`` (every sequence padded to the model's
 maximum, batch 3, accumulation 8, lr 1.41e-5, dropout on, fp32, as its trainer did), ``trl``
 (``RewardConfig()`` defaults, bf16 included, plus the ``use_cpu`` TRL asks for on a CPU) and
-``rewardlab`` (this repo's params, through ``train.reward_config`` and, for decoder bases,
-``train.prefix_sharing``), plus the rows of ``ALWAYS`` (prefix sharing off, packing, eager
-attention). Two workloads (``bench_workloads``): the builtin pairs, and hh-rlhf-shaped
-multi-turn transcripts made from them (``--multi-turn``: the models trained on it too). Scoring
-(``bench_scoring``) runs the tutorial's one-text-per-forward loop against ``score_responses``.
+``rewardlab`` (this repo's params, through ``train.reward_config``, ``train.attention`` and,
+for decoder bases, ``train.prefix_sharing``), plus the rows of ``ALWAYS`` (prefix sharing off,
+packing, the attention kernel the recipe did not pick). Two workloads (``bench_workloads``): the
+builtin pairs, and hh-rlhf-shaped multi-turn transcripts made from them (``--multi-turn``: the
+models trained on it too). Scoring (``bench_scoring``) runs the tutorial's one-text-per-forward
+loop against ``score_responses``.
 ``--levers`` adds this repo's recipe with one more thing changed; ``--profile`` only profiles
 one training step per model (``bench_profile``).
 
@@ -56,7 +57,7 @@ from transformers.utils import logging as hf_logging
 from rewardlab.core import devices
 from rewardlab.core.errors import UserError, run_main
 from rewardlab.core.params import DEFAULT_PARAMS, ModelParams, Params, load_params
-from rewardlab.model import prefix_sharing
+from rewardlab.model import prefix_sharing, training
 from rewardlab.model.loading import load_base_model, load_tokenizer
 from rewardlab.tools import bench_profile, roofline
 from rewardlab.tools.bench_scoring import (
@@ -106,9 +107,14 @@ ALWAYS: dict[str, dict[str, Any]] = {
     "prefix sharing off": {"prefix_sharing": "off"},  # the two-sequence path
     # Padding-free: random order, pairs packed into rows, instead of length-grouped batches.
     "packing instead of grouping": {"packing": True, "train_sampling_strategy": "random"},
-    # The profile's largest lever: SDPA's fused CPU backward is the costliest attention op.
+    # The kernel train.attention did not pick (auto: eager for bf16 on a CPU, where SDPA's fused
+    # CPU backward was the profile's costliest attention op; SDPA elsewhere).
     "eager attention": {"attention": "eager"},
+    "sdpa attention": {"attention": "sdpa"},
 }
+ATTENTION_LEVERS = ("eager attention", "sdpa attention")
+# Levers that switch off what this repo's recipe does: the speedup is the recipe over the lever.
+SWITCHED_OFF = ("prefix sharing off", "sdpa attention")
 DECODER_ONLY = ("prefix sharing off", "packing instead of grouping")
 
 
@@ -139,10 +145,12 @@ def train_all(
     """Rates of every recipe (and lever); also the model the ``rewardlab`` recipe trained."""
     train, trained = {}, None
     shares = prefix_sharing.resolve(bench.params.train.prefix_sharing, base.config)
+    other_attention = _other_attention(bench.params, base)
     always = [
         lever
         for lever in ALWAYS
-        if (lever not in DECODER_ONLY or shares) and (lever != "eager attention" or with_levers)
+        if (lever not in DECODER_ONLY or shares)
+        and (lever not in ATTENTION_LEVERS or (with_levers and lever == other_attention))
     ]
     bf16_only = ("fp32", "frozen weights in bf16")
     levers = [lever for lever in TRAIN_LEVERS if lever not in bf16_only or bench.bf16]
@@ -158,6 +166,12 @@ def train_all(
     return train, trained
 
 
+def _other_attention(params: Params, base: PreTrainedModel) -> str:
+    """The attention lever: the kernel ``train.attention`` does not train this base with."""
+    chosen = training.attention(params.train.attention, training.precision(params), base)
+    return "sdpa attention" if chosen == "eager" else "eager attention"
+
+
 def _speedups(train: dict, score: dict) -> dict[str, float]:
     rate = {name: stats["tokens_per_s"] for name, stats in train.items()}
     speedup = {"train_vs_trl": rate["rewardlab"] / rate["trl"]}
@@ -168,10 +182,11 @@ def _speedups(train: dict, score: dict) -> dict[str, float]:
         ("packing instead of grouping", "packing_vs_grouping"),
         ("frozen weights in bf16", "frozen_bf16_vs_default"),
         ("eager attention", "eager_attention_vs_sdpa"),
+        ("sdpa attention", "eager_attention_vs_sdpa"),
     ):
         if f"rewardlab + {lever}" in rate:
             ratio = rate["rewardlab"] / rate[f"rewardlab + {lever}"]
-            speedup[key] = ratio if lever == "prefix sharing off" else 1 / ratio
+            speedup[key] = ratio if lever in SWITCHED_OFF else 1 / ratio
     if score:
         loop = score["tutorial"]["pairs_per_s"]
         for name, key in (("rewardlab", ""), ("rewardlab --precision bf16", "_bf16")):
@@ -272,13 +287,16 @@ def profile(opts: argparse.Namespace) -> str:
     if opts.levers:  # the levers the profile points at, profiled the same way
         if bench.bf16:
             variants["frozen weights in bf16"] = TRAIN_LEVERS["frozen weights in bf16"]
-        variants["eager attention"] = ALWAYS["eager attention"]
+        variants["attention"] = {}  # the other kernel, per model (below)
         variants["LoRA dropout 0"] = TRAIN_LEVERS["LoRA dropout 0"]
     tables = []
     for name in opts.models:
         set_seed(SEED)
         base, fresh = MODELS[name](tokenizer)
         for lever, overrides in variants.items():
+            if lever == "attention":
+                lever = _other_attention(params, base)
+                overrides = ALWAYS[lever]
             profiler = bench_profile.StepProfiler()
             train_once(bench, "rewardlab", base, fresh, overrides, profiler)
             bf16 = bench.bf16 and params.train.mixed_precision != "fp32"

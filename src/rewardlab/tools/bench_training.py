@@ -31,7 +31,7 @@ from rewardlab.core.params import Params
 from rewardlab.model import prefix_sharing
 from rewardlab.model.loading import disable_dropout, lora_config
 from rewardlab.model.scoring import score_token_ids
-from rewardlab.model.training import reward_config, trainer_kind
+from rewardlab.model.training import reward_config, trainer_kind, use_attention
 from rewardlab.tools import bench_profile
 from rewardlab.tools.bench_packing import PackedRewardTrainer, PackingCollator
 from rewardlab.tools.throughput import MicroBatchClock
@@ -125,8 +125,7 @@ def train_once(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: T
     frozen_bf16 = overrides.pop("frozen_bf16", False)
     sharing = overrides.pop("prefix_sharing", params.train.prefix_sharing)
     packing = overrides.pop("packing", False)
-    if attention := overrides.pop("attention", None):  # e.g. eager instead of SDPA
-        model.set_attn_implementation(attention)
+    attention = overrides.pop("attention", None)  # a lever: the other kernel
     lora = params.lora.model_copy(
         update={"dropout": overrides.pop("lora_dropout", params.lora.dropout)}
     )
@@ -137,6 +136,11 @@ def train_once(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: T
         args = recipe_args(recipe, params, model.config.max_position_embeddings, out)
         for key, value in overrides.items():
             setattr(args, key, value)
+        if recipe == "rewardlab":  # as train.py resolves train.attention, for this precision
+            setting = attention or params.train.attention
+            use_attention(setting, "bf16" if args.bf16 else "fp32", model)
+        elif attention:
+            model.set_attn_implementation(attention)
         # This repo's recipe shares prefixes where train.prefix_sharing says so, as train.py does.
         trainer_class, collator = RewardTrainer, None
         if recipe == "rewardlab":
@@ -186,6 +190,7 @@ def train_recipe(
     trainer, args = train_once(bench, recipe, base, fresh, overrides, clock)
     stats = clock.rates(args.per_device_train_batch_size, pool)
     stats["precision"] = "bf16" if args.bf16 else "fp32"
+    stats["attention"] = prefix_sharing.model_config(trainer.model)._attn_implementation
     if getattr(trainer, "sharing", None):  # what prefix sharing (or packing) did
         counts = trainer.sharing
         stats["prefix_sharing"] = {

@@ -103,6 +103,13 @@ class TrainParams(Section):
     Llama, Qwen), per batch where it saves at least 5% of the tokens; off for encoders (MiniLM,
     BERT), where every token sees the answer and ``on`` is an error."""
 
+    attention: Literal["auto", "sdpa", "eager"] = "auto"
+    """The attention kernel training runs; scoring (evaluate, ``rewardlab score``) always keeps
+    the model's default, SDPA. ``auto``: eager where training runs bf16 autocast on a CPU, where
+    SDPA's fused CPU backward was the costliest op of a step (``rewardlab bench --profile``) and
+    eager trained MiniLM 1.64x and GPT-2 1.22x faster at the same held-out accuracy (README,
+    Throughput); elsewhere (GPUs, fp32) the model's own default. The same math either way."""
+
     @field_validator("prefix_sharing", mode="before")
     @classmethod
     def _yaml_on_off(cls, value: Any) -> Any:
