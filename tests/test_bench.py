@@ -93,6 +93,10 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
     assert entry["train"]["trl"]["attention"] == "sdpa"  # plain TRL keeps the model's default
     assert shared["prefix_sharing"]["shared"] >= 1 and shared["prefix_sharing"]["tokens_saved"] > 0
     assert "prefix_sharing" not in two
+    # Packing on for GPT-2 (train.packing auto), off in its packing-off row (one pair a row).
+    grouped = entry["train"]["rewardlab + packing off"]["prefix_sharing"]
+    assert shared["prefix_sharing"]["packing"] and not grouped["packing"]
+    assert grouped["rows"] == grouped["pairs"] >= shared["prefix_sharing"]["rows"]
     assert list(entry["score"]) == [
         "tutorial",
         "rewardlab + LoRA unmerged",

@@ -179,7 +179,7 @@ def test_the_layout_by_hand():
         [1, 1, 1, 1, 0],
         [1, 1, 0, 0, 1],  # the rejected token sees the prompt and itself only
     ]
-    assert mask[1, 0, 3].int().tolist() == [1, 0, 0, 1, 0]  # padding sees itself: no empty row
+    assert mask[1, 0, 3].int().tolist() == [0, 0, 0, 1, 0]  # padding sees itself: no empty row
     eager = prefix_sharing.attention_mask(batch["segment_ids"], "eager", torch.float32)
     assert eager.dtype == torch.float32 and torch.equal(eager == 0, mask)
 
@@ -253,10 +253,11 @@ def preference_set(n: int = 24) -> Dataset:
     )
 
 
-def train_tiny(tmp_path, setting: str, tokenizer, name: str):
-    """A few steps of rewardlab's trainer set-up on the tiny GPT-2 (lr high enough to move)."""
+def train_tiny(tmp_path, setting: str, tokenizer, name: str, packing: str = "off"):
+    """A few steps of rewardlab's trainer set-up on the tiny GPT-2 (lr high enough to move), in
+    the order of RewardConfig's random sampler (seed 0), whatever the collator."""
     model = tiny_model("gpt2", seed=7)
-    trainer_class, collator = trainer_kind(setting, model, PAD)
+    trainer_class, collator = trainer_kind(setting, model, PAD, packing)
     args = RewardConfig(
         output_dir=str(tmp_path / name),
         seed=0,
@@ -369,6 +370,7 @@ def test_the_tiny_run_trained_evaluated_and_scores_with_prefix_sharing(tiny_run,
     assert not list((tiny_run / "data/features").rglob("cache-*"))  # train's lengths in memory
     metadata = json.loads((folder / "rewardlab.json").read_text())
     assert metadata["prefix_sharing"] is True and metadata["tokenization"] == "prompt+response"
+    assert metadata["packing"] is True  # train.packing auto: wherever training is shared
     model, tokenizer, metadata = load_reward_model(folder)
     test = load_from_disk(str(tiny_run / "data/features"))["test"]
     two = score_pair_ids(model, test["chosen_ids"], test["rejected_ids"], tokenizer.pad_token_id)
@@ -406,5 +408,6 @@ def test_an_encoder_run_keeps_two_sequences_and_whole_text_ids(tiny_bert, tmp_pa
     run = finished_run(tmp_path_factory, tiny_bert)
     metadata = json.loads((run / "models/reward_model/rewardlab.json").read_text())
     stats = json.loads((run / "data/features/stats.json").read_text())
-    assert metadata["prefix_sharing"] is False and "tokenization" not in metadata
+    assert metadata["prefix_sharing"] is False and metadata["packing"] is False
+    assert "tokenization" not in metadata
     assert "tokenization" not in stats and "pairs_retokenized" not in stats["train"]
