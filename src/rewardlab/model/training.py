@@ -114,20 +114,32 @@ def precision(params: Params) -> str:
     return resolve_precision(params.train.mixed_precision)
 
 
-def attention(setting: str, mixed_precision: str, model: PreTrainedModel) -> str:
-    """``train.attention`` for this model, training in ``mixed_precision`` on this machine:
-    ``auto`` is eager for bf16 autocast on a CPU (SDPA's CPU backward is the slow part there),
-    else the implementation the model loaded with."""
+# ``train.attention: auto`` trains eager up to this many tokens a side (``featurize.max_length``),
+# where it was measured faster (builtin pairs, 128 a side: MiniLM 1.6-1.9x, GPT-2 1.2-1.3x). On
+# 512-token multi-turn transcripts three runs gave 0.86-1.08x, no consistent gain, and eager's
+# score matrices grow with the square of the row width: SDPA there (README, Throughput).
+EAGER_MAX_LENGTH = 128
+
+
+def attention(setting: str, mixed_precision: str, model: PreTrainedModel, max_length: int) -> str:
+    """``train.attention`` for this model, training in ``mixed_precision`` on this machine on
+    sequences of at most ``max_length`` tokens a side: ``auto`` is eager for bf16 autocast on a
+    CPU with short sequences (SDPA's CPU backward is the slow part there), else the
+    implementation the model loaded with."""
     if setting == "auto":
         cpu_bf16 = mixed_precision == "bf16" and not torch.cuda.is_available()
-        return "eager" if cpu_bf16 else model.config._attn_implementation or "eager"
+        if cpu_bf16 and max_length <= EAGER_MAX_LENGTH:
+            return "eager"
+        return model.config._attn_implementation or "eager"
     return setting
 
 
-def use_attention(setting: str, mixed_precision: str, model: PreTrainedModel) -> str:
+def use_attention(
+    setting: str, mixed_precision: str, model: PreTrainedModel, max_length: int
+) -> str:
     """Switch ``model`` to the attention ``train.attention`` asks for, before peft wraps it;
     return the implementation it now runs (the model metadata records it)."""
-    implementation = attention(setting, mixed_precision, model)
+    implementation = attention(setting, mixed_precision, model, max_length)
     if implementation != model.config._attn_implementation:
         try:
             model.set_attn_implementation(implementation)

@@ -105,7 +105,9 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
     model, fresh_modules = load_base_model(params.model, tokenizer)
     if params.train.disable_base_dropout:
         disable_dropout(model)
-    attention = use_attention(params.train.attention, precision(params), model)
+    attention = use_attention(
+        params.train.attention, precision(params), model, feature_stats["max_length"]
+    )
     peft_config = lora_config(params.lora, model, fresh_modules)
     trainer_class, collator = trainer_kind(
         params.train.prefix_sharing, model, tokenizer.pad_token_id, params.train.packing

@@ -143,12 +143,12 @@ def train_all(
     """Rates of every recipe (and lever); also the model the ``rewardlab`` recipe trained."""
     train, trained = {}, None
     shares = prefix_sharing.resolve(bench.params.train.prefix_sharing, base.config)
-    other_attention = _other_attention(bench.params, base)
+    other_attention = _other_attention(bench.params, base, bench.data["stats"]["max_length"])
     always = [
         lever
         for lever in ALWAYS
         if (lever not in DECODER_ONLY or shares)
-        and (lever not in ATTENTION_LEVERS or (with_levers and lever == other_attention))
+        and (lever not in ATTENTION_LEVERS or lever == other_attention)
     ]
     bf16_only = ("fp32", "frozen weights in bf16")
     levers = [lever for lever in TRAIN_LEVERS if lever not in bf16_only or bench.bf16]
@@ -164,9 +164,10 @@ def train_all(
     return train, trained
 
 
-def _other_attention(params: Params, base: PreTrainedModel) -> str:
+def _other_attention(params: Params, base: PreTrainedModel, max_length: int) -> str:
     """The attention lever: the kernel ``train.attention`` does not train this base with."""
-    chosen = training.attention(params.train.attention, training.precision(params), base)
+    setting, precision = params.train.attention, training.precision(params)
+    chosen = training.attention(setting, precision, base, max_length)
     return "sdpa attention" if chosen == "eager" else "eager attention"
 
 
@@ -295,7 +296,7 @@ def profile(opts: argparse.Namespace) -> str:
         base, fresh = MODELS[name](tokenizer)
         for lever, overrides in variants.items():
             if lever == "attention":
-                lever = _other_attention(params, base)
+                lever = _other_attention(params, base, data["stats"]["max_length"])
                 overrides = ALWAYS[lever]
             profiler = bench_profile.StepProfiler()
             train_once(bench, "rewardlab", base, fresh, overrides, profiler)

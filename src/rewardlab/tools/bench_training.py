@@ -147,7 +147,8 @@ def train_once(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: T
             setattr(args, key, value)
         if recipe == "rewardlab":  # as train.py resolves train.attention, for this precision
             setting = attention or params.train.attention
-            use_attention(setting, "bf16" if args.bf16 else "fp32", model)
+            max_length = data["stats"]["max_length"]
+            use_attention(setting, "bf16" if args.bf16 else "fp32", model, max_length)
         elif attention:
             model.set_attn_implementation(attention)
         train_dataset = data["train"]

@@ -114,10 +114,13 @@ class TrainParams(Section):
 
     attention: Literal["auto", "sdpa", "eager"] = "auto"
     """The attention kernel training runs; scoring (evaluate, ``rewardlab score``) always keeps
-    the model's default, SDPA. ``auto``: eager where training runs bf16 autocast on a CPU, where
-    SDPA's fused CPU backward was the costliest op of a step (``rewardlab bench --profile``) and
-    eager trained MiniLM 1.64x and GPT-2 1.22x faster at the same held-out accuracy (README,
-    Throughput); elsewhere (GPUs, fp32) the model's own default. The same math either way."""
+    the model's default, SDPA. ``auto``: eager where training runs bf16 autocast on a CPU on
+    sequences of at most 128 tokens a side (``featurize.max_length``), where SDPA's fused CPU
+    backward was the costliest op of a step (``rewardlab bench --profile``) and eager trained
+    faster at the same held-out accuracy; elsewhere (GPUs, fp32, and longer sequences, where eager
+    showed no consistent gain and its score matrices grow with the square of the width) the
+    model's own default. The same
+    math either way (README, Throughput)."""
 
     @field_validator("prefix_sharing", "packing", mode="before")
     @classmethod
