@@ -33,15 +33,19 @@ def tiny(kind: str) -> torch.nn.Module:
     return AutoModelForSequenceClassification.from_config(config, attn_implementation="sdpa")
 
 
-def test_auto_is_eager_for_bf16_on_a_cpu_and_the_models_default_elsewhere(monkeypatch):
+def test_auto_is_eager_for_short_bf16_sequences_on_a_cpu_and_the_default_elsewhere(
+    monkeypatch,
+):
     model = tiny("gpt2")
+    short, long = training.EAGER_MAX_LENGTH, training.EAGER_MAX_LENGTH + 1
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert training.attention("auto", "bf16", model) == "eager"
-    assert training.attention("auto", "fp32", model) == "sdpa"
-    assert training.attention("sdpa", "bf16", model) == "sdpa"
-    assert training.attention("eager", "fp32", model) == "eager"
+    assert training.attention("auto", "bf16", model, short) == "eager"
+    assert training.attention("auto", "bf16", model, long) == "sdpa"  # multi-turn lengths
+    assert training.attention("auto", "fp32", model, short) == "sdpa"
+    assert training.attention("sdpa", "bf16", model, short) == "sdpa"
+    assert training.attention("eager", "fp32", model, long) == "eager"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert training.attention("auto", "bf16", model) == "sdpa"  # a GPU keeps its fused kernels
+    assert training.attention("auto", "bf16", model, short) == "sdpa"  # a GPU keeps SDPA
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "bert"])
@@ -53,7 +57,7 @@ def test_eager_and_sdpa_give_the_same_rewards_and_lora_gradients(kind):
     results = []
     for implementation in ("sdpa", "eager"):
         model = tiny(kind)
-        assert training.use_attention(implementation, "fp32", model) == implementation
+        assert training.use_attention(implementation, "fp32", model, 12) == implementation
         assert model.config._attn_implementation == implementation
         targets = ["c_attn"] if kind == "gpt2" else ["query", "value"]
         lora = LoraConfig(
@@ -83,7 +87,7 @@ def test_a_kernel_the_model_cannot_run_is_one_clear_error(monkeypatch):
 
     monkeypatch.setattr(model, "set_attn_implementation", refuse)
     with pytest.raises(UserError, match=r"train.attention = 'eager'.*Set train.attention: auto"):
-        training.use_attention("eager", "fp32", model)
+        training.use_attention("eager", "fp32", model, 12)
 
 
 def test_only_the_known_kernels_are_accepted():
@@ -95,6 +99,7 @@ def test_the_trained_model_records_its_kernel_and_scores_with_the_default(tiny_r
     folder = tiny_run / "models/reward_model"
     metadata = json.loads((folder / "rewardlab.json").read_text())
     cpu_bf16 = metadata["precision"] == "bf16" and not torch.cuda.is_available()
+    assert metadata["max_length"] <= training.EAGER_MAX_LENGTH  # the tiny run's 48 tokens
     assert metadata["attention"] == ("eager" if cpu_bf16 else "sdpa")
     assert metadata["train"]["attention"] == "auto"
     model, _, _ = load_reward_model(folder)

@@ -93,6 +93,10 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
     assert entry["train"]["trl"]["attention"] == "sdpa"  # plain TRL keeps the model's default
     assert shared["prefix_sharing"]["shared"] >= 1 and shared["prefix_sharing"]["tokens_saved"] > 0
     assert "prefix_sharing" not in two
+    # Packing on for GPT-2 (train.packing auto), off in its packing-off row (one pair a row).
+    grouped = entry["train"]["rewardlab + packing off"]["prefix_sharing"]
+    assert shared["prefix_sharing"]["packing"] and not grouped["packing"]
+    assert grouped["rows"] == grouped["pairs"] >= shared["prefix_sharing"]["rows"]
     assert list(entry["score"]) == [
         "tutorial",
         "rewardlab + LoRA unmerged",
@@ -126,9 +130,16 @@ def test_bench_writes_a_row_per_recipe_and_lever_with_positive_rates(
     rows = [line for line in table.splitlines() if line.startswith("| gpt2 |")]
     multi_turn = entry["multi_turn"]["train"]
     decoder_rows = [f"rewardlab + {lever}" for lever in bench.DECODER_ONLY]
-    assert list(multi_turn) == [*bench.MULTI_TURN_RECIPES, *decoder_rows]
+    # The tiny transcripts are cut to 128 tokens a side: short enough for eager (auto).
+    attention_row = "rewardlab + sdpa attention"
+    assert list(multi_turn) == [*bench.MULTI_TURN_RECIPES, *decoder_rows, attention_row]
     speedup = entry["multi_turn"]["speedup"]
-    assert set(speedup) == {"train_vs_trl", "prefix_sharing_vs_two_sequence", "packing_vs_grouping"}
+    assert set(speedup) == {
+        "train_vs_trl",
+        "prefix_sharing_vs_two_sequence",
+        "packing_vs_grouping",
+        "eager_attention_vs_sdpa",
+    }
     # + the untrained row
     assert len(rows) == len(entry["train"]) + len(entry["score"]) + 1 + len(multi_turn)
     assert all(len(row.split("|")) == columns for row in rows)

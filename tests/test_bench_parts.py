@@ -19,7 +19,7 @@ from rewardlab.data.sources.generator import generate_pairs
 from rewardlab.data.tokenizing import format_pair
 from rewardlab.model import scoring
 from rewardlab.model.loading import load_tokenizer
-from rewardlab.tools import bench_packing, bench_profile, roofline
+from rewardlab.tools import bench_profile, roofline
 from rewardlab.tools.bench_workloads import multi_turn_pairs, prompt_share
 from rewardlab.tools.throughput import non_embedding_params
 
@@ -187,24 +187,3 @@ def test_batched_scoring_gives_the_one_text_loops_rewards(monkeypatch, make):
     with torch.no_grad():
         loop = [forward(input_ids=torch.tensor([ids])).logits.item() for ids in sequences]
     torch.testing.assert_close(rewards, loop, rtol=0, atol=1e-5)
-
-
-def test_packing_deals_pairs_first_fit_into_rows_as_long_as_the_longest():
-    assert bench_packing.pack([5, 2, 3, 4, 1]) == [[0], [3, 4], [2, 1]]
-    assert bench_packing.pack([3, 3, 3]) == [[0], [1], [2]]
-
-
-def test_packed_pairs_get_the_two_sequence_rewards():
-    # Pairs of different lengths, several to a row: the block-diagonal mask and the restarting
-    # positions must give each side the reward it gets alone.
-    torch.manual_seed(0)
-    model = tiny_gpt2().eval()
-    chosen = [[5, 6, 7, 8, 9, 10], [5, 6, 11], [12], [14, 15, 16, 17]]
-    rejected = [[5, 6, 7, 20], [5, 6, 21, 22], [23], [14, 15, 24, 25, 26]]
-    # Laid out: 7, 5, 2 and 7 tokens; rows of 7 hold the 5 and the 2 together.
-    batch = bench_packing.packed_batch(chosen, rejected, pad_token_id=0)
-    assert batch["input_ids"].shape[0] < len(chosen)  # something was packed
-    with torch.no_grad():
-        packed = bench_packing.packed_rewards(model, batch)[:, 0]
-        alone = [model(input_ids=torch.tensor([ids])).logits.item() for ids in chosen + rejected]
-    torch.testing.assert_close(packed.tolist(), alone, rtol=0, atol=1e-5)

@@ -161,9 +161,14 @@ def _sharing_lines(metadata: dict[str, Any]) -> list[str]:
             "own (cut before the whitespace that opens the response); rewardlab scores alike."
         )
     if metadata.get("prefix_sharing"):
+        packed = (
+            ", several pairs packed into a row, batches in random order"
+            if metadata.get("packing")
+            else ""
+        )
         lines.append(
-            "- Trained with prefix sharing: one sequence per pair, the prompt computed once "
-            "(the same rewards as scoring each response on its own)."
+            "- Trained with prefix sharing: one sequence per pair, the prompt computed once"
+            f"{packed} (the same rewards as scoring each response on its own)."
         )
     return lines
 

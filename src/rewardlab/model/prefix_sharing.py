@@ -15,7 +15,9 @@ answers start alike. Encoders (BERT, MiniLM) attend both ways, so every token se
 nothing can be shared: ``train.prefix_sharing`` is off for them.
 
 The mask is a tensor the model's own attention takes as it is (transformers returns a 4D mask
-unchanged): boolean for SDPA, on CPU and CUDA alike, additive float for eager attention.
+unchanged): boolean for SDPA, on CPU and CUDA alike, additive float for eager attention. A batch
+is rows of one pair each, or of several with ``train.packing`` (``model/packing.py``, which
+builds the tensors and the mask for both).
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ from transformers.models.auto.modeling_auto import (
 )
 
 from rewardlab.core.errors import UserError
+from rewardlab.model import packing
+from rewardlab.model.packing import CHOSEN, PREFIX, REJECTED
 
 # ``auto`` trains a batch as two sequences per pair when sharing would save less than this share
 # of the (padded) tokens: a short prompt before long answers gains less than the mask costs.
 AUTO_MIN_SAVING = 0.05
 ATTENTION = ("sdpa", "eager")  # implementations that read a 4D mask tensor as given
-PREFIX, CHOSEN, REJECTED, PAD = 0, 1, 2, -1  # segment ids
-SHARED_KEYS = ("input_ids", "position_ids", "segment_ids", "chosen_index", "rejected_index")
+SHARED_KEYS = packing.BATCH_KEYS
 
 
 def decoder_only(config: PretrainedConfig) -> bool:
@@ -135,53 +138,52 @@ def with_shared_lengths(dataset: Dataset) -> Dataset:
     return dataset.remove_columns("length").add_column("length", widths)
 
 
-def saving(chosen: Sequence[Sequence[int]], rejected: Sequence[Sequence[int]]) -> float:
-    """Share of the padded tokens a shared batch saves against two sequences per pair."""
+def saving(
+    chosen: Sequence[Sequence[int]], rejected: Sequence[Sequence[int]], packed: bool = False
+) -> float:
+    """Share of the padded tokens a shared batch (``packed``: a packed one) saves against two
+    sequences per pair."""
     two = 2 * len(chosen) * max(len(ids) for side in (chosen, rejected) for ids in side)
-    one = len(chosen) * max(
-        len(c) + len(r) - common_prefix(c, r) for c, r in zip(chosen, rejected, strict=True)
-    )
-    return 1.0 - one / two if two else 0.0
+    widths = [len(c) + len(r) - common_prefix(c, r) for c, r in zip(chosen, rejected, strict=True)]
+    rows = len(packing.first_fit(widths)) if packed else len(widths)
+    return 1.0 - rows * max(widths) / two if two else 0.0
 
 
 def shared_batch(
-    chosen: Sequence[Sequence[int]], rejected: Sequence[Sequence[int]], pad_token_id: int
+    chosen: Sequence[Sequence[int]],
+    rejected: Sequence[Sequence[int]],
+    pad_token_id: int,
+    packed: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Tensors of a batch of pairs, one row each, padded on the right."""
+    """Tensors of a batch of pairs, one row each or (``packed``) several to a row."""
     pairs = [layout(c, r, pad_token_id) for c, r in zip(chosen, rejected, strict=True)]
-    width = max(len(p.ids) for p in pairs)
-    batch = {
-        "input_ids": torch.full((len(pairs), width), pad_token_id, dtype=torch.long),
-        "position_ids": torch.zeros((len(pairs), width), dtype=torch.long),
-        "segment_ids": torch.full((len(pairs), width), PAD, dtype=torch.long),
-    }
-    for row, pair in enumerate(pairs):
-        for key, values in zip(
-            SHARED_KEYS[:3], (pair.ids, pair.positions, pair.segments), strict=True
-        ):
-            batch[key][row, : len(values)] = torch.as_tensor(values, dtype=torch.long)
-    batch["chosen_index"] = torch.tensor([p.chosen_index for p in pairs], dtype=torch.long)
-    batch["rejected_index"] = torch.tensor([p.rejected_index for p in pairs], dtype=torch.long)
-    return batch
+    rows = (
+        packing.first_fit([len(p.ids) for p in pairs])
+        if packed
+        else [[i] for i in range(len(pairs))]
+    )
+    return packing.rows_batch(pairs, rows, pad_token_id)
 
 
 @dataclass
 class PrefixSharingCollator(DataCollatorMixin):
-    """Collate pairs as shared rows; with ``auto``, a batch that would save less than
-    ``AUTO_MIN_SAVING`` of its tokens falls back to TRL's two sequences per pair."""
+    """Collate pairs as shared rows (``pack``: several pairs to a row); with ``auto``, a batch
+    that would save less than ``AUTO_MIN_SAVING`` of its tokens falls back to TRL's two
+    sequences per pair."""
 
     pad_token_id: int
     auto: bool = True
+    pack: bool = False
     return_tensors: str = "pt"
 
     def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         chosen = [e["chosen_ids"] for e in examples]
         rejected = [e["rejected_ids"] for e in examples]
-        if self.auto and saving(chosen, rejected) < AUTO_MIN_SAVING:
+        if self.auto and saving(chosen, rejected, self.pack) < AUTO_MIN_SAVING:
             from trl.trainer.reward_trainer import DataCollatorForPreference
 
             return DataCollatorForPreference(pad_token_id=self.pad_token_id)(examples)
-        batch = shared_batch(chosen, rejected, self.pad_token_id)
+        batch = shared_batch(chosen, rejected, self.pad_token_id, self.pack)
         if "margin" in examples[0]:
             batch["margin"] = torch.tensor([e["margin"] for e in examples], dtype=torch.float)
         return batch
@@ -191,21 +193,7 @@ def is_shared(batch: dict[str, Any]) -> bool:
     return "segment_ids" in batch
 
 
-def attention_mask(segment_ids: torch.Tensor, attention: str, dtype: torch.dtype) -> torch.Tensor:
-    """The (batch, 1, query, key) mask: causal, and a token sees the prefix and its own segment.
-
-    Padding (at the end of a row) sees itself and what precedes it, never an empty row, whose
-    softmax would be NaN and poison the gradients through the padded positions.
-    """
-    width = segment_ids.shape[1]
-    causal = torch.ones(width, width, dtype=torch.bool, device=segment_ids.device).tril()
-    query, key = segment_ids[:, :, None], segment_ids[:, None, :]
-    allowed = (causal & ((key == query) | (key == PREFIX)))[:, None]
-    if attention == "sdpa":
-        return allowed
-    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(
-        ~allowed, torch.finfo(dtype).min
-    )
+attention_mask = packing.attention_mask  # the mask of rows of one or more pairs
 
 
 def score_head(model: torch.nn.Module) -> torch.nn.Module:
@@ -240,18 +228,10 @@ def shared_rewards(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> to
     attention = getattr(config, "_attn_implementation", None) or "eager"
     mask = attention_mask(batch["segment_ids"], attention, next(model.parameters()).dtype)
     scores = head_outputs(model, batch["input_ids"], mask, batch["position_ids"])
-    rows = torch.arange(scores.shape[0], device=scores.device)
-    return torch.cat([scores[rows, batch["chosen_index"]], scores[rows, batch["rejected_index"]]])
+    return packing.read_rewards(scores, batch)
 
 
-def token_counts(batch: dict[str, torch.Tensor]) -> tuple[int, int]:
-    """Padded tokens this shared batch computes, and what two sequences per pair would have."""
-    segments = batch["segment_ids"]
-    prefix = (segments == PREFIX).sum(1)
-    chosen = prefix + (segments == CHOSEN).sum(1)
-    rejected = prefix + (segments == REJECTED).sum(1)
-    two = 2 * segments.shape[0] * int(torch.maximum(chosen, rejected).max())
-    return segments.numel(), two
+token_counts = packing.token_counts
 
 
 def head_outputs(

@@ -23,7 +23,7 @@ from trl import RewardConfig, RewardTrainer
 from rewardlab.core.devices import resolve_precision
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import Params
-from rewardlab.model import prefix_sharing
+from rewardlab.model import packing, prefix_sharing
 
 TRAIN_COLUMNS = ["chosen_ids", "rejected_ids", "length"]
 
@@ -114,20 +114,32 @@ def precision(params: Params) -> str:
     return resolve_precision(params.train.mixed_precision)
 
 
-def attention(setting: str, mixed_precision: str, model: PreTrainedModel) -> str:
-    """``train.attention`` for this model, training in ``mixed_precision`` on this machine:
-    ``auto`` is eager for bf16 autocast on a CPU (SDPA's CPU backward is the slow part there),
-    else the implementation the model loaded with."""
+# ``train.attention: auto`` trains eager up to this many tokens a side (``featurize.max_length``),
+# where it was measured faster (builtin pairs, 128 a side: MiniLM 1.6-1.9x, GPT-2 1.2-1.3x). On
+# 512-token multi-turn transcripts three runs gave 0.86-1.08x, no consistent gain, and eager's
+# score matrices grow with the square of the row width: SDPA there (README, Throughput).
+EAGER_MAX_LENGTH = 128
+
+
+def attention(setting: str, mixed_precision: str, model: PreTrainedModel, max_length: int) -> str:
+    """``train.attention`` for this model, training in ``mixed_precision`` on this machine on
+    sequences of at most ``max_length`` tokens a side: ``auto`` is eager for bf16 autocast on a
+    CPU with short sequences (SDPA's CPU backward is the slow part there), else the
+    implementation the model loaded with."""
     if setting == "auto":
         cpu_bf16 = mixed_precision == "bf16" and not torch.cuda.is_available()
-        return "eager" if cpu_bf16 else model.config._attn_implementation or "eager"
+        if cpu_bf16 and max_length <= EAGER_MAX_LENGTH:
+            return "eager"
+        return model.config._attn_implementation or "eager"
     return setting
 
 
-def use_attention(setting: str, mixed_precision: str, model: PreTrainedModel) -> str:
+def use_attention(
+    setting: str, mixed_precision: str, model: PreTrainedModel, max_length: int
+) -> str:
     """Switch ``model`` to the attention ``train.attention`` asks for, before peft wraps it;
     return the implementation it now runs (the model metadata records it)."""
-    implementation = attention(setting, mixed_precision, model)
+    implementation = attention(setting, mixed_precision, model, max_length)
     if implementation != model.config._attn_implementation:
         try:
             model.set_attn_implementation(implementation)
@@ -139,8 +151,15 @@ def use_attention(setting: str, mixed_precision: str, model: PreTrainedModel) ->
     return implementation
 
 
-def reward_config(params: Params, output_dir: Path) -> RewardConfig:
-    """Map ``params.train`` onto ``RewardConfig``; anything not listed keeps TRL's default."""
+def sampling_strategy(params: Params, packed: bool) -> str:
+    """The order batches are drawn in: random where the run packs (packing, not grouping,
+    cuts the padding: ``model/packing.py``), else length-grouped where ``group_by_length``."""
+    return "group_by_length" if params.train.group_by_length and not packed else "random"
+
+
+def reward_config(params: Params, output_dir: Path, packed: bool = False) -> RewardConfig:
+    """Map ``params.train`` onto ``RewardConfig``; anything not listed keeps TRL's default.
+    ``packed``: whether this run packs pairs into rows (``packs`` of its collator)."""
     t, mixed_precision = params.train, precision(params)
     return RewardConfig(
         output_dir=str(output_dir),
@@ -162,7 +181,7 @@ def reward_config(params: Params, output_dir: Path) -> RewardConfig:
         save_strategy="steps",
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
-        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        train_sampling_strategy=sampling_strategy(params, packed),
         remove_unused_columns=False,  # keep featurize's `length` column for the sampler
         center_rewards_coefficient=t.center_rewards_coefficient,
         bf16=mixed_precision == "bf16",
@@ -181,13 +200,23 @@ class PrefixSharingRewardTrainer(RewardTrainer):
 
     A shared batch is turned into the rewards a two-sequence forward would give, and TRL's own
     ``compute_loss`` does the rest (loss, margin, centring, metrics); a two-sequence batch (the
-    collator's ``auto`` fallback) goes to TRL as it is. ``sharing`` counts the training batches
-    and tokens of this process, for the stage's summary line.
+    collator's ``auto`` fallback) goes to TRL as it is; a row may hold several pairs
+    (``train.packing``). ``sharing`` counts the training batches, tokens, and the pairs and rows
+    of the shared batches of this process, for the stage's summary line; ``packing`` says
+    whether its collator packs.
     """
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.sharing = {"batches": 0, "shared": 0, "tokens": 0, "two_sequence_tokens": 0}
+        self.packing = bool(getattr(self.data_collator, "pack", False))
+        self.sharing = {
+            "batches": 0,
+            "shared": 0,
+            "tokens": 0,
+            "two_sequence_tokens": 0,
+            "pairs": 0,
+            "rows": 0,
+        }
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         training = self.model.training
@@ -200,6 +229,8 @@ class PrefixSharingRewardTrainer(RewardTrainer):
         if training:
             tokens, two = prefix_sharing.token_counts(shared)
             self._count(shared=True, tokens=tokens, two_sequence_tokens=two)
+            self.sharing["pairs"] += shared["chosen_at"].shape[0]
+            self.sharing["rows"] += shared["segment_ids"].shape[0]
         # TRL counts the real tokens of the batch in ``attention_mask``.
         inputs["attention_mask"] = shared["segment_ids"] >= 0
 
@@ -216,30 +247,42 @@ class PrefixSharingRewardTrainer(RewardTrainer):
 
 
 def trainer_kind(
-    setting: str, model: PreTrainedModel, pad_token_id: int
+    setting: str, model: PreTrainedModel, pad_token_id: int, packing_setting: str = "off"
 ) -> tuple[type[RewardTrainer], prefix_sharing.PrefixSharingCollator | None]:
-    """The trainer class and collator for ``train.prefix_sharing``: TRL's own, unchanged, where
-    sharing is off (encoders), else the prefix-sharing pair of them."""
-    if not prefix_sharing.resolve(setting, model.config):
+    """The trainer class and collator for ``train.prefix_sharing`` and ``train.packing``:
+    TRL's own, unchanged, where sharing is off (encoders), else the prefix-sharing pair of
+    them, whose collator packs (``collator.pack``) where ``packing_setting`` resolves on."""
+    shared = prefix_sharing.resolve(setting, model.config)
+    if shared:
+        try:
+            prefix_sharing.score_head(model)
+        except UserError:
+            if setting == "on":
+                raise
+            shared = False  # auto: a head rewardlab cannot read per token
+    packed = packing.resolve(packing_setting, shared)
+    if not shared:
         return RewardTrainer, None
-    try:
-        prefix_sharing.score_head(model)
-    except UserError:
-        if setting == "on":
-            raise
-        return RewardTrainer, None  # auto: a head rewardlab cannot read per token
-    collator = prefix_sharing.PrefixSharingCollator(pad_token_id, auto=setting == "auto")
+    collator = prefix_sharing.PrefixSharingCollator(
+        pad_token_id, auto=setting == "auto", pack=packed
+    )
     return PrefixSharingRewardTrainer, collator
 
 
-def sharing_summary(counts: dict[str, int]) -> str:
-    """What prefix sharing did, in a few words: batches shared, tokens saved."""
+def packs(collator: prefix_sharing.PrefixSharingCollator | None) -> bool:
+    """Whether the run this collator trains packs several pairs into a row."""
+    return collator is not None and collator.pack
+
+
+def sharing_summary(counts: dict[str, int], packed: bool = False) -> str:
+    """What prefix sharing did, in a few words: batches shared, pairs packed, tokens saved."""
     if not counts["batches"]:
         return "prefix sharing: no batch trained here"
     saved = 1 - counts["tokens"] / counts["two_sequence_tokens"]
+    rows = f"packed {counts['pairs']} pairs into {counts['rows']} rows, " if packed else ""
     return (
         f"prefix sharing: {counts['shared']}/{counts['batches']} batches shared, "
-        f"{saved:.0%} fewer tokens"
+        f"{rows}{saved:.0%} fewer tokens"
     )
 
 

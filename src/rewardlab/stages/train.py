@@ -5,7 +5,9 @@ padding); this module only wires params into it. The saved folder holds the adap
 module the base had to initialise (the score head), so a reload scores exactly as trained.
 Curves go to ``reports/train/`` through dvclive, keyed by the trainer's global step. On a
 decoder base (``train.prefix_sharing``) each pair is one sequence, the prompt computed once
-(``model/prefix_sharing.py``); the last line says how many batches were shared.
+(``model/prefix_sharing.py``), and several pairs share a row (``train.packing``,
+``model/packing.py``; batches then come in random order); the last line says how many batches
+were shared and into how many rows their pairs were packed.
 
 Interruptions: SIGINT or SIGTERM during training finishes the current step, saves a checkpoint in
 ``models/checkpoints/`` and exits 130 / 143 without moving any output into place. The next run
@@ -45,7 +47,7 @@ from rewardlab.core.paths import (
     TRAIN_CURVES_DIR,
     repo_relative,
 )
-from rewardlab.model import loading, prefix_sharing, training
+from rewardlab.model import loading, packing, prefix_sharing, training
 from rewardlab.model.card import model_card
 from rewardlab.model.checkpoints import LIBRARIES, latest_checkpoint, resume_point, run_fingerprint
 from rewardlab.model.contract import check_contract, pin_tokenizer
@@ -61,6 +63,7 @@ from rewardlab.model.training import (
     DvcLiveCurves,
     StopOnSignal,
     eval_subset,
+    packs,
     precision,
     reward_config,
     save_without_hub_lookup,
@@ -72,7 +75,13 @@ from rewardlab.model.training import (
 
 LAUNCHED = "REWARDLAB_LAUNCHED"
 # Edits to these make an interrupted run's checkpoints another run's.
-TRAINING_CODE = (__file__, training.__file__, loading.__file__, prefix_sharing.__file__)
+TRAINING_CODE = (
+    __file__,
+    training.__file__,
+    loading.__file__,
+    prefix_sharing.__file__,
+    packing.__file__,
+)
 
 
 def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
@@ -96,12 +105,15 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
     model, fresh_modules = load_base_model(params.model, tokenizer)
     if params.train.disable_base_dropout:
         disable_dropout(model)
-    attention = use_attention(params.train.attention, precision(params), model)
+    attention = use_attention(
+        params.train.attention, precision(params), model, feature_stats["max_length"]
+    )
     peft_config = lora_config(params.lora, model, fresh_modules)
     trainer_class, collator = trainer_kind(
-        params.train.prefix_sharing, model, tokenizer.pad_token_id
+        params.train.prefix_sharing, model, tokenizer.pad_token_id, params.train.packing
     )
-    if collator is not None:  # batches grouped by the width of their shared rows
+    packed = packs(collator)  # then batches come in random order, packed into rows
+    if collator is not None:  # grouped (when not packed) by the width of their shared rows
         features["train"] = prefix_sharing.with_shared_lengths(features["train"])
     stopper = StopOnSignal()
     outputs = (
@@ -116,7 +128,7 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
             curves = [DvcLiveCurves(live)]
         trainer = trainer_class(
             model=model,
-            args=reward_config(params, CHECKPOINT_DIR),
+            args=reward_config(params, CHECKPOINT_DIR, packed),
             data_collator=collator,  # None: TRL's, two sequences per pair
             train_dataset=features["train"],
             eval_dataset=eval_subset(features["test"], params.train.eval_pairs),
@@ -152,6 +164,7 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
             "train": params.train.model_dump(),
             "precision": precision(params),  # what auto became on this machine
             "prefix_sharing": collator is not None,  # evaluate and score share prefixes too
+            "packing": packed,
             "attention": attention,  # training's kernel; scoring keeps the model's default
             "modules_to_save": fresh_modules,
             "versions": {p: importlib.metadata.version(p) for p in LIBRARIES},
@@ -167,7 +180,7 @@ def run(params: Params, callbacks: Sequence[TrainerCallback] = ()) -> None:
         # peft's card is an empty template; this one says what the pipeline knows.
         (model_dir / "README.md").write_text(model_card(metadata, None, str(MODEL_DIR), False))
     shutil.rmtree(CHECKPOINT_DIR, ignore_errors=True)
-    shared = f"; {sharing_summary(trainer.sharing)}" if collator is not None else ""
+    shared = f"; {sharing_summary(trainer.sharing, packed)}" if collator is not None else ""
     print(
         f"train: saved {MODEL_DIR} after {state.global_step} steps in {precision(params)}, "
         f"{attention} attention{shared}"

@@ -10,13 +10,13 @@ of the model with the same LoRA, three ways: ``tutorial`` (every sequence padded
 maximum, batch 3, accumulation 8, lr 1.41e-5, dropout on, fp32, as its trainer did), ``trl``
 (``RewardConfig()`` defaults, bf16 included, plus the ``use_cpu`` TRL asks for on a CPU) and
 ``rewardlab`` (this repo's params, through ``train.reward_config``, ``train.attention`` and,
-for decoder bases, ``train.prefix_sharing``), plus the rows of ``ALWAYS`` (prefix sharing off,
-packing, the attention kernel the recipe did not pick). Two workloads (``bench_workloads``): the
-builtin pairs, and hh-rlhf-shaped multi-turn transcripts made from them (``--multi-turn``: the
-models trained on it too). Scoring (``bench_scoring``) runs the tutorial's one-text-per-forward
-loop against ``score_responses``.
-``--levers`` adds this repo's recipe with one more thing changed; ``--profile`` only profiles
-one training step per model (``bench_profile``).
+for decoder bases, ``train.prefix_sharing`` and ``train.packing``), plus the rows of ``ALWAYS``
+(prefix sharing off, packing off, the attention kernel the recipe did not pick). Two workloads
+(``bench_workloads``): the builtin pairs, and hh-rlhf-shaped multi-turn transcripts made from
+them (``--multi-turn``: the models trained on it too). Scoring (``bench_scoring``) runs the
+tutorial's one-text-per-forward loop against ``score_responses``. ``--levers`` adds this repo's
+recipe with one more thing changed; ``--profile`` only profiles one training step per model
+(``bench_profile``).
 
 bf16 is measured only where the hardware computes it (``devices.native_bf16``). Elsewhere torch
 emulates it some 50x slower than fp32: the bf16 roofs, the bf16 scoring row and the bf16-only levers
@@ -105,17 +105,15 @@ TRAIN_LEVERS: dict[str, dict[str, Any]] = {
 # rows on decoder bases only (where train.prefix_sharing auto shares); bf16's where native.
 ALWAYS: dict[str, dict[str, Any]] = {
     "prefix sharing off": {"prefix_sharing": "off"},  # the two-sequence path
-    # Padding-free: random order, pairs packed into rows, instead of length-grouped batches.
-    "packing instead of grouping": {"packing": True, "train_sampling_strategy": "random"},
+    # Length-grouped batches of one shared pair a row, instead of random order, packed rows.
+    "packing off": {"packing": "off"},
     # The kernel train.attention did not pick (auto: eager for bf16 on a CPU, where SDPA's fused
     # CPU backward was the profile's costliest attention op; SDPA elsewhere).
     "eager attention": {"attention": "eager"},
     "sdpa attention": {"attention": "sdpa"},
 }
 ATTENTION_LEVERS = ("eager attention", "sdpa attention")
-# Levers that switch off what this repo's recipe does: the speedup is the recipe over the lever.
-SWITCHED_OFF = ("prefix sharing off", "sdpa attention")
-DECODER_ONLY = ("prefix sharing off", "packing instead of grouping")
+DECODER_ONLY = ("prefix sharing off", "packing off")
 
 
 def _gpt2(tokenizer: PreTrainedTokenizerBase) -> tuple[PreTrainedModel, list[str]]:
@@ -145,12 +143,12 @@ def train_all(
     """Rates of every recipe (and lever); also the model the ``rewardlab`` recipe trained."""
     train, trained = {}, None
     shares = prefix_sharing.resolve(bench.params.train.prefix_sharing, base.config)
-    other_attention = _other_attention(bench.params, base)
+    other_attention = _other_attention(bench.params, base, bench.data["stats"]["max_length"])
     always = [
         lever
         for lever in ALWAYS
         if (lever not in DECODER_ONLY or shares)
-        and (lever not in ATTENTION_LEVERS or (with_levers and lever == other_attention))
+        and (lever not in ATTENTION_LEVERS or lever == other_attention)
     ]
     bf16_only = ("fp32", "frozen weights in bf16")
     levers = [lever for lever in TRAIN_LEVERS if lever not in bf16_only or bench.bf16]
@@ -166,9 +164,10 @@ def train_all(
     return train, trained
 
 
-def _other_attention(params: Params, base: PreTrainedModel) -> str:
+def _other_attention(params: Params, base: PreTrainedModel, max_length: int) -> str:
     """The attention lever: the kernel ``train.attention`` does not train this base with."""
-    chosen = training.attention(params.train.attention, training.precision(params), base)
+    setting, precision = params.train.attention, training.precision(params)
+    chosen = training.attention(setting, precision, base, max_length)
     return "sdpa attention" if chosen == "eager" else "eager attention"
 
 
@@ -177,16 +176,18 @@ def _speedups(train: dict, score: dict) -> dict[str, float]:
     speedup = {"train_vs_trl": rate["rewardlab"] / rate["trl"]}
     if "tutorial" in rate:
         speedup["train_vs_tutorial"] = rate["rewardlab"] / rate["tutorial"]
-    for lever, key in (
-        ("prefix sharing off", "prefix_sharing_vs_two_sequence"),
-        ("packing instead of grouping", "packing_vs_grouping"),
-        ("frozen weights in bf16", "frozen_bf16_vs_default"),
-        ("eager attention", "eager_attention_vs_sdpa"),
-        ("sdpa attention", "eager_attention_vs_sdpa"),
+    # What this repo's default has over the lever's row (the lever switches it off), or the
+    # lever's row over the default (the lever switches it on).
+    for lever, key, default_has_it in (
+        ("prefix sharing off", "prefix_sharing_vs_two_sequence", True),
+        ("packing off", "packing_vs_grouping", True),
+        ("frozen weights in bf16", "frozen_bf16_vs_default", False),
+        ("eager attention", "eager_attention_vs_sdpa", False),
+        ("sdpa attention", "eager_attention_vs_sdpa", True),
     ):
         if f"rewardlab + {lever}" in rate:
             ratio = rate["rewardlab"] / rate[f"rewardlab + {lever}"]
-            speedup[key] = ratio if lever in SWITCHED_OFF else 1 / ratio
+            speedup[key] = ratio if default_has_it else 1 / ratio
     if score:
         loop = score["tutorial"]["pairs_per_s"]
         for name, key in (("rewardlab", ""), ("rewardlab --precision bf16", "_bf16")):
@@ -295,7 +296,7 @@ def profile(opts: argparse.Namespace) -> str:
         base, fresh = MODELS[name](tokenizer)
         for lever, overrides in variants.items():
             if lever == "attention":
-                lever = _other_attention(params, base)
+                lever = _other_attention(params, base, data["stats"]["max_length"])
                 overrides = ALWAYS[lever]
             profiler = bench_profile.StepProfiler()
             train_once(bench, "rewardlab", base, fresh, overrides, profiler)

@@ -31,16 +31,18 @@ from rewardlab.core.params import Params
 from rewardlab.model import prefix_sharing
 from rewardlab.model.loading import disable_dropout, lora_config
 from rewardlab.model.scoring import score_token_ids
-from rewardlab.model.training import reward_config, trainer_kind, use_attention
+from rewardlab.model.training import packs, reward_config, trainer_kind, use_attention
 from rewardlab.tools import bench_profile
-from rewardlab.tools.bench_packing import PackedRewardTrainer, PackingCollator
 from rewardlab.tools.throughput import MicroBatchClock
 
 SEED = 42
 
 
-def recipe_args(recipe: str, params: Params, max_length: int, out: str) -> RewardConfig:
-    """Each recipe's ``RewardConfig``; what is not named keeps the library's default."""
+def recipe_args(
+    recipe: str, params: Params, max_length: int, out: str, packed: bool = False
+) -> RewardConfig:
+    """Each recipe's ``RewardConfig``; what is not named keeps the library's default.
+    ``packed``: this repo's recipe packs pairs into rows (then in random order, as in train)."""
     if recipe == "tutorial":
         args = RewardConfig(
             out,
@@ -65,7 +67,7 @@ def recipe_args(recipe: str, params: Params, max_length: int, out: str) -> Rewar
             activation_checkpointing=True,
         )
     else:
-        args = reward_config(params, Path(out))
+        args = reward_config(params, Path(out), packed)
     args.num_train_epochs, args.max_steps = 1, -1
     args.set_evaluate("no")  # in-training evaluation would land inside the timed steps
     args.set_save("no")
@@ -124,7 +126,7 @@ def train_once(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: T
     overrides = dict(overrides)
     frozen_bf16 = overrides.pop("frozen_bf16", False)
     sharing = overrides.pop("prefix_sharing", params.train.prefix_sharing)
-    packing = overrides.pop("packing", False)
+    packing = overrides.pop("packing", params.train.packing)
     attention = overrides.pop("attention", None)  # a lever: the other kernel
     lora = params.lora.model_copy(
         update={"dropout": overrides.pop("lora_dropout", params.lora.dropout)}
@@ -132,25 +134,26 @@ def train_once(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: T
     base_dropout = overrides.pop("base_dropout", not params.train.disable_base_dropout)
     if recipe == "rewardlab" and not base_dropout:
         disable_dropout(model)  # as train.py does: the base's dropout off, LoRA's kept
+    # This repo's recipe shares prefixes and packs where train.prefix_sharing and train.packing
+    # say so, and draws its batches in the order that implies, as train.py does.
+    trainer_class, collator = RewardTrainer, None
+    if recipe == "rewardlab":
+        pad = bench.tokenizer.pad_token_id
+        trainer_class, collator = trainer_kind(sharing, model, pad, packing)
     with tempfile.TemporaryDirectory() as out:
-        args = recipe_args(recipe, params, model.config.max_position_embeddings, out)
+        max_length = model.config.max_position_embeddings
+        args = recipe_args(recipe, params, max_length, out, packs(collator))
         for key, value in overrides.items():
             setattr(args, key, value)
         if recipe == "rewardlab":  # as train.py resolves train.attention, for this precision
             setting = attention or params.train.attention
-            use_attention(setting, "bf16" if args.bf16 else "fp32", model)
+            max_length = data["stats"]["max_length"]
+            use_attention(setting, "bf16" if args.bf16 else "fp32", model, max_length)
         elif attention:
             model.set_attn_implementation(attention)
-        # This repo's recipe shares prefixes where train.prefix_sharing says so, as train.py does.
-        trainer_class, collator = RewardTrainer, None
-        if recipe == "rewardlab":
-            trainer_class, collator = trainer_kind(sharing, model, bench.tokenizer.pad_token_id)
         train_dataset = data["train"]
         if collator is not None:  # as train.py does: grouped by the width of the shared rows
             train_dataset = prefix_sharing.with_shared_lengths(train_dataset)
-        if packing:
-            trainer_class = PackedRewardTrainer
-            collator = PackingCollator(bench.tokenizer.pad_token_id)
         set_seed(SEED)  # the same LoRA initialisation for every recipe
         trainer = trainer_class(
             model=model,
@@ -191,10 +194,11 @@ def train_recipe(
     stats = clock.rates(args.per_device_train_batch_size, pool)
     stats["precision"] = "bf16" if args.bf16 else "fp32"
     stats["attention"] = prefix_sharing.model_config(trainer.model)._attn_implementation
-    if getattr(trainer, "sharing", None):  # what prefix sharing (or packing) did
+    if getattr(trainer, "sharing", None):  # what prefix sharing (and packing) did
         counts = trainer.sharing
         stats["prefix_sharing"] = {
             **counts,
+            "packing": trainer.packing,
             "tokens_saved": 1 - counts["tokens"] / max(1, counts["two_sequence_tokens"]),
         }
     if with_accuracy:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from rewardlab.core.params.base import PositiveInt, Section, check_template
 
@@ -71,7 +71,9 @@ class TrainParams(Section):
     save_steps: PositiveInt = 500
     save_total_limit: PositiveInt = 2
     group_by_length: bool = True
-    """Batch pairs of similar length together, so little compute is spent on padding."""
+    """Batch pairs of similar length together, so little compute is spent on padding. Only for
+    runs that do not pack (``packing``): a packing run draws its batches in random order and
+    packs their pairs into rows instead."""
     center_rewards_coefficient: float | None = Field(None, ge=0)
     mixed_precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """``auto``: bf16 autocast where the hardware computes bf16 natively (a GPU that supports it,
@@ -102,16 +104,35 @@ class TrainParams(Section):
     and gradients (``model/prefix_sharing.py``). ``auto``: on for decoder-only bases (GPT-2,
     Llama, Qwen), per batch where it saves at least 5% of the tokens; off for encoders (MiniLM,
     BERT), where every token sees the answer and ``on`` is an error."""
+    packing: Literal["auto", "on", "off"] = "auto"
+    """Several prefix-shared pairs to a row (first-fit, longest first, into rows as wide as the
+    batch's widest pair; each pair masked off from the others, its positions restarting), so
+    short pairs fill a row instead of padding one (``model/packing.py``); the same rewards, loss
+    and gradients. Packing replaces length grouping: a packing run draws batches in random order
+    and ``group_by_length`` applies to runs that do not pack. ``auto``: wherever training is
+    prefix-shared; ``on`` needs prefix sharing (an error where it is off)."""
 
     attention: Literal["auto", "sdpa", "eager"] = "auto"
     """The attention kernel training runs; scoring (evaluate, ``rewardlab score``) always keeps
-    the model's default, SDPA. ``auto``: eager where training runs bf16 autocast on a CPU, where
-    SDPA's fused CPU backward was the costliest op of a step (``rewardlab bench --profile``) and
-    eager trained MiniLM 1.64x and GPT-2 1.22x faster at the same held-out accuracy (README,
-    Throughput); elsewhere (GPUs, fp32) the model's own default. The same math either way."""
+    the model's default, SDPA. ``auto``: eager where training runs bf16 autocast on a CPU on
+    sequences of at most 128 tokens a side (``featurize.max_length``), where SDPA's fused CPU
+    backward was the costliest op of a step (``rewardlab bench --profile``) and eager trained
+    faster at the same held-out accuracy; elsewhere (GPUs, fp32, and longer sequences, where eager
+    showed no consistent gain and its score matrices grow with the square of the width) the
+    model's own default. The same
+    math either way (README, Throughput)."""
 
-    @field_validator("prefix_sharing", mode="before")
+    @field_validator("prefix_sharing", "packing", mode="before")
     @classmethod
     def _yaml_on_off(cls, value: Any) -> Any:
         # YAML 1.1 (and DVC's rewrite of params.yaml) reads a bare on/off as true/false.
         return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _packing_needs_sharing(self) -> TrainParams:
+        if self.packing == "on" and self.prefix_sharing == "off":
+            raise ValueError(
+                "packing: on packs prefix-shared pairs, but prefix_sharing is off; "
+                "set train.packing: auto or off, or train.prefix_sharing: auto"
+            )
+        return self
