@@ -32,7 +32,7 @@ from trl.trainer.reward_trainer import DataCollatorForPreference
 from rewardlab.core.errors import UserError
 from rewardlab.core.params import FeaturizeParams, TrainParams
 from rewardlab.data.tokenizing import render_split, tokenize_split
-from rewardlab.model import prefix_sharing, scoring
+from rewardlab.model import packing, prefix_sharing, scoring
 from rewardlab.model.prefix_sharing import PrefixSharingCollator, shared_batch, shared_rewards
 from rewardlab.model.scoring import score_pair_ids, score_pair_responses
 from rewardlab.model.training import PrefixSharingRewardTrainer, trainer_kind
@@ -175,7 +175,7 @@ def test_the_layout_by_hand():
     assert pair.positions == [0, 1, 2, 3, 2]
     assert (pair.chosen_index, pair.rejected_index) == (3, 4)
     batch = shared_batch([[5, 6, 7, 8], [1, 2]], [[5, 6, 9], [1, 3]], PAD)
-    mask = prefix_sharing.attention_mask(batch["segment_ids"], "sdpa", torch.float32)
+    mask = packing.attention_mask(batch["segment_ids"], "sdpa", torch.float32)
     assert mask[0, 0].int().tolist() == [
         [1, 0, 0, 0, 0],
         [1, 1, 0, 0, 0],
@@ -184,7 +184,7 @@ def test_the_layout_by_hand():
         [1, 1, 0, 0, 1],  # the rejected token sees the prompt and itself only
     ]
     assert mask[1, 0, 3].int().tolist() == [0, 0, 0, 1, 0]  # padding sees itself: no empty row
-    eager = prefix_sharing.attention_mask(batch["segment_ids"], "eager", torch.float32)
+    eager = packing.attention_mask(batch["segment_ids"], "eager", torch.float32)
     assert eager.dtype == torch.float32 and torch.equal(eager == 0, mask)
 
 

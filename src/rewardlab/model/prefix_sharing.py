@@ -193,9 +193,6 @@ def is_shared(batch: dict[str, Any]) -> bool:
     return "segment_ids" in batch
 
 
-attention_mask = packing.attention_mask  # the mask of rows of one or more pairs
-
-
 def score_head(model: torch.nn.Module) -> torch.nn.Module:
     """The classifier's ``score`` layer, through DDP (``module``) and peft wrappers."""
     while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
@@ -226,12 +223,9 @@ def shared_rewards(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> to
     """
     config = model_config(model)
     attention = getattr(config, "_attn_implementation", None) or "eager"
-    mask = attention_mask(batch["segment_ids"], attention, next(model.parameters()).dtype)
+    mask = packing.attention_mask(batch["segment_ids"], attention, next(model.parameters()).dtype)
     scores = head_outputs(model, batch["input_ids"], mask, batch["position_ids"])
     return packing.read_rewards(scores, batch)
-
-
-token_counts = packing.token_counts
 
 
 def head_outputs(

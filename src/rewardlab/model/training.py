@@ -227,7 +227,7 @@ class PrefixSharingRewardTrainer(RewardTrainer):
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         shared = {key: inputs.pop(key) for key in prefix_sharing.SHARED_KEYS}
         if training:
-            tokens, two = prefix_sharing.token_counts(shared)
+            tokens, two = packing.token_counts(shared)
             self._count(shared=True, tokens=tokens, two_sequence_tokens=two)
             self.sharing["pairs"] += shared["chosen_at"].shape[0]
             self.sharing["rows"] += shared["segment_ids"].shape[0]

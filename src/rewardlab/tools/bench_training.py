@@ -141,14 +141,14 @@ def train_once(bench: Bench, recipe: str, base, fresh, overrides: dict, clock: T
         pad = bench.tokenizer.pad_token_id
         trainer_class, collator = trainer_kind(sharing, model, pad, packing)
     with tempfile.TemporaryDirectory() as out:
-        max_length = model.config.max_position_embeddings
-        args = recipe_args(recipe, params, max_length, out, packs(collator))
+        positions = model.config.max_position_embeddings  # the tutorial pads to these
+        args = recipe_args(recipe, params, positions, out, packs(collator))
         for key, value in overrides.items():
             setattr(args, key, value)
         if recipe == "rewardlab":  # as train.py resolves train.attention, for this precision
             setting = attention or params.train.attention
-            max_length = data["stats"]["max_length"]
-            use_attention(setting, "bf16" if args.bf16 else "fp32", model, max_length)
+            precision = "bf16" if args.bf16 else "fp32"
+            use_attention(setting, precision, model, data["stats"]["max_length"])
         elif attention:
             model.set_attn_implementation(attention)
         train_dataset = data["train"]

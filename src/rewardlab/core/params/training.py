@@ -119,8 +119,7 @@ class TrainParams(Section):
     backward was the costliest op of a step (``rewardlab bench --profile``) and eager trained
     faster at the same held-out accuracy; elsewhere (GPUs, fp32, and longer sequences, where eager
     showed no consistent gain and its score matrices grow with the square of the width) the
-    model's own default. The same
-    math either way (README, Throughput)."""
+    model's own default. The same math either way (README, Throughput)."""
 
     @field_validator("prefix_sharing", "packing", mode="before")
     @classmethod
